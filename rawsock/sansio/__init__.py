@@ -1,0 +1,55 @@
+"""The sans-I/O core of rawsock: RFC 6455 and its opening handshake, with no I/O at all.
+
+Nothing in this package imports trio, socket, time, logging or asyncio; it turns bytes
+into events and calls into bytes, and the Trio layer (``rawsock``) moves the bytes.
+"""
+
+from ._close import CloseCode, decode_close_payload, encode_close_payload
+from ._errors import (
+    ConnectionClosed,
+    HandshakeError,
+    HandshakeRejected,
+    LocalProtocolError,
+    ProtocolError,
+    RawsockError,
+    RemoteProtocolError,
+)
+from ._events import BinaryMessage, CloseReceived, Event, Ping, Pong, TextMessage
+from ._frames import FrameParser, Opcode, encode_frame
+from ._handshake import ClientHandshake, Request, Response, ServerHandshake, accept_key
+from ._headers import Headers
+from ._mask import apply_mask
+from ._protocol import DEFAULT_MAX_MESSAGE_SIZE, Protocol, Role, State
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "BinaryMessage",
+    "ClientHandshake",
+    "CloseCode",
+    "CloseReceived",
+    "ConnectionClosed",
+    "Event",
+    "FrameParser",
+    "HandshakeError",
+    "HandshakeRejected",
+    "Headers",
+    "LocalProtocolError",
+    "Opcode",
+    "Ping",
+    "Pong",
+    "ProtocolError",
+    "Protocol",
+    "RawsockError",
+    "RemoteProtocolError",
+    "Request",
+    "Response",
+    "Role",
+    "ServerHandshake",
+    "State",
+    "TextMessage",
+    "accept_key",
+    "apply_mask",
+    "decode_close_payload",
+    "encode_close_payload",
+    "encode_frame",
+]

@@ -1,0 +1,263 @@
+"""One frame's syntax (RFC 6455 §5.2): encoding, and an incremental parser.
+
+Theory of operation: :class:`FrameParser` owns the receive buffer. ``feed()`` appends
+bytes; ``next_piece()`` returns the next :class:`Piece`: a frame header together with
+the part of its payload that has arrived (unmasked), so a large frame is delivered as
+several pieces as its bytes come in. That lets the layer above check a message's size
+against the header before any payload is buffered (§10.4) and fail fast on invalid
+UTF-8 in the middle of a frame (§8.1). Control frames (at most 125 bytes, §5.5) are
+always delivered whole, in one piece.
+
+Every check that needs only the header happens here, as soon as the header is complete;
+the checks that need message context (fragmentation, sizes across frames, UTF-8) live in
+``_assembler.py``.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+
+from ._errors import LocalProtocolError, RemoteProtocolError
+from ._mask import apply_mask
+
+__all__ = ["FrameHeader", "FrameParser", "Opcode", "Piece", "encode_frame"]
+
+MAX_CONTROL_PAYLOAD = 125
+
+_PACK_16 = struct.Struct("!BBH").pack
+_PACK_64 = struct.Struct("!BBQ").pack
+_UNPACK_16 = struct.Struct("!H").unpack_from
+_UNPACK_64 = struct.Struct("!Q").unpack_from
+
+
+class Opcode(enum.IntEnum):
+    """Frame opcodes (RFC 6455 §5.2, §11.8). 3-7 and 11-15 are reserved."""
+
+    CONTINUATION = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+    @property
+    def is_control(self) -> bool:
+        """Control frames have opcodes with the high bit set (§5.5)."""
+        return self >= 0x8
+
+
+_OPCODES = {op.value: op for op in Opcode}
+
+RSV1 = 0x40
+RSV2 = 0x20
+RSV3 = 0x10
+
+
+@dataclass(slots=True)
+class FrameHeader:
+    """A parsed frame header (RFC 6455 §5.2)."""
+
+    opcode: Opcode
+    fin: bool
+    rsv: int  # the RSV1-3 bits, in place (a mask of RSV1 | RSV2 | RSV3)
+    length: int
+    mask_key: bytes | None
+
+
+@dataclass(slots=True)
+class Piece:
+    """A frame header and the next part of its (unmasked) payload.
+
+    ``first`` is true for the first piece of a frame, ``last`` for the piece that ends it.
+    A frame with an empty payload arrives as one piece that is both.
+    """
+
+    header: FrameHeader
+    data: bytes
+    first: bool
+    last: bool
+
+
+def encode_frame(
+    opcode: Opcode,
+    payload: bytes,
+    *,
+    fin: bool = True,
+    rsv: int = 0,
+    mask_key: bytes | None = None,
+) -> bytes:
+    """Encode one frame (RFC 6455 §5.2).
+
+    Args:
+        opcode: the frame's opcode.
+        payload: the (unmasked) payload.
+        fin: whether this is the final fragment of its message (§5.4).
+        rsv: RSV bits to set (only an extension may set them, §5.2).
+        mask_key: the 4-byte masking key; clients MUST mask every frame (§5.3),
+            servers MUST NOT.
+
+    Raises:
+        LocalProtocolError: a control frame that is fragmented or longer than 125 bytes.
+    """
+    length = len(payload)
+    if opcode >= 0x8 and (length > MAX_CONTROL_PAYLOAD or not fin):
+        raise LocalProtocolError("control frames are at most 125 bytes and never fragmented")
+    first = (0x80 if fin else 0) | rsv | opcode
+    mask_bit = 0x80 if mask_key is not None else 0
+    if length < 126:
+        header = bytes((first, mask_bit | length))
+    elif length < 0x10000:
+        header = _PACK_16(first, mask_bit | 126, length)
+    else:
+        header = _PACK_64(first, mask_bit | 127, length)
+    if mask_key is None:
+        return header + payload
+    return header + mask_key + apply_mask(payload, mask_key)
+
+
+class FrameParser:
+    """Incremental frame parser (RFC 6455 §5.2).
+
+    Args:
+        require_mask: ``True`` on a server (client frames MUST be masked, §5.1),
+            ``False`` on a client (server frames MUST NOT be masked).
+        max_frame_size: largest payload accepted in one frame, or ``None``.
+        allowed_rsv: RSV bits an extension negotiated (§5.2: "MUST be 0 unless an
+            extension is negotiated that defines meanings for non-zero values").
+    """
+
+    def __init__(
+        self,
+        *,
+        require_mask: bool,
+        max_frame_size: int | None = None,
+        allowed_rsv: int = 0,
+    ) -> None:
+        self._buffer = bytearray()
+        self._require_mask = require_mask
+        self._max_frame_size = max_frame_size
+        self.allowed_rsv = allowed_rsv
+        self._header: FrameHeader | None = None
+        self._remaining = 0  # payload bytes of the current frame not yet delivered
+        self._offset = 0  # payload bytes of the current frame already delivered
+
+    @property
+    def buffered(self) -> int:
+        """How many received bytes are held, not yet returned as pieces."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> None:
+        """Append received bytes."""
+        self._buffer += data
+
+    def next_piece(self) -> Piece | None:
+        """Return the next piece, or ``None`` when more bytes are needed.
+
+        Raises:
+            RemoteProtocolError: the header breaks §5.2 (code 1002) or declares a
+                frame larger than ``max_frame_size`` (code 1009).
+        """
+        header = self._header
+        if header is None:
+            header = self._parse_header()
+            if header is None:
+                return None
+            if header.length == 0:
+                return Piece(header, b"", True, True)
+            if header.opcode >= 0x8:
+                # Control frames are delivered whole (§5.5: at most 125 bytes).
+                if len(self._buffer) < header.length:
+                    self._header = header
+                    self._remaining = header.length
+                    return None
+                return Piece(header, self._take(header, header.length, 0), True, True)
+            first = True
+            self._header = header
+            self._remaining = header.length
+            self._offset = 0
+        elif header.opcode >= 0x8:
+            if len(self._buffer) < self._remaining:
+                return None
+            self._header = None
+            return Piece(header, self._take(header, header.length, 0), True, True)
+        else:
+            first = False
+        available = min(len(self._buffer), self._remaining)
+        if available == 0 and not first:
+            return None
+        data = self._take(header, available, self._offset)
+        self._remaining -= available
+        self._offset += available
+        last = self._remaining == 0
+        if last:
+            self._header = None
+        return Piece(header, data, first, last)
+
+    def _take(self, header: FrameHeader, count: int, offset: int) -> bytes:
+        """Remove ``count`` payload bytes from the buffer and unmask them."""
+        buffer = self._buffer
+        if count == len(buffer):
+            data = bytes(buffer)
+            buffer.clear()
+        else:
+            data = bytes(buffer[:count])
+            del buffer[:count]
+        key = header.mask_key
+        if key is None:
+            return data
+        shift = offset & 3
+        if shift:
+            key = key[shift:] + key[:shift]
+        return apply_mask(data, key)
+
+    def _parse_header(self) -> FrameHeader | None:
+        buffer = self._buffer
+        if len(buffer) < 2:
+            return None
+        first, second = buffer[0], buffer[1]
+        opcode = _OPCODES.get(first & 0x0F)
+        if opcode is None:
+            raise RemoteProtocolError(f"reserved opcode {first & 0x0F}", 1002)
+        rsv = first & 0x70
+        if rsv & ~self.allowed_rsv:
+            raise RemoteProtocolError("reserved bits set without a negotiated extension", 1002)
+        fin = bool(first & 0x80)
+        length = second & 0x7F
+        if opcode >= 0x8:
+            if not fin:
+                raise RemoteProtocolError("fragmented control frame", 1002)
+            if length > MAX_CONTROL_PAYLOAD:
+                raise RemoteProtocolError("control frame payload longer than 125 bytes", 1002)
+        masked = bool(second & 0x80)
+        if masked is not self._require_mask:
+            raise RemoteProtocolError(
+                "client frame is not masked" if self._require_mask else "server frame is masked",
+                1002,
+            )
+        size = 2
+        if length == 126:
+            size = 4
+            if len(buffer) < size:
+                return None
+            (length,) = _UNPACK_16(buffer, 2)
+        elif length == 127:
+            size = 10
+            if len(buffer) < size:
+                return None
+            (length,) = _UNPACK_64(buffer, 2)
+            if length >> 63:
+                raise RemoteProtocolError("64-bit payload length with the high bit set", 1002)
+        if self._max_frame_size is not None and length > self._max_frame_size:
+            raise RemoteProtocolError(
+                f"frame of {length} bytes exceeds the limit of {self._max_frame_size}", 1009
+            )
+        mask_key = None
+        if masked:
+            if len(buffer) < size + 4:
+                return None
+            mask_key = bytes(buffer[size : size + 4])
+            size += 4
+        del buffer[:size]
+        return FrameHeader(opcode, fin, rsv, length, mask_key)

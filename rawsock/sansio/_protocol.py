@@ -1,0 +1,268 @@
+"""The WebSocket connection state machine after the opening handshake (RFC 6455 §5-§7).
+
+Theory of operation
+-------------------
+A :class:`Protocol` is fed received bytes (:meth:`~Protocol.receive_data`) and returns
+events (:meth:`~Protocol.events`); calls such as :meth:`~Protocol.send` put bytes in an
+*outbox* that the I/O layer drains with :meth:`~Protocol.data_to_send` and writes. The
+core writes into the outbox on its own too: the pong that answers a ping (§5.5.2), the
+close frame that answers a close (§5.5.1) and the close frame that fails the connection
+(§7.1.7). The I/O layer therefore flushes the outbox after every ``receive_data``.
+
+States: ``OPEN`` -> ``CLOSING`` (we sent a close frame and wait for the peer's) ->
+``CLOSED`` (both close frames crossed, the connection was failed, or the transport
+ended). Once CLOSED, received bytes are ignored: §7.1.7 "An endpoint MUST NOT continue
+to attempt to process data (including a responding Close frame) from the remote
+endpoint after being instructed to _Fail the WebSocket Connection_."
+
+Who closes TCP (§7.1.1): the server closes the TCP connection first, as soon as the
+closing handshake is done or the connection is failed (:attr:`close_transport_now`);
+the client waits for the server to do so (with a timeout, in the I/O layer).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Callable
+
+from ._assembler import MessageAssembler
+from ._close import decode_close_payload, encode_close_payload
+from ._errors import LocalProtocolError, RemoteProtocolError
+from ._events import BinaryMessage, CloseReceived, Event, Ping, Pong, TextMessage
+from ._frames import FrameParser, Opcode, encode_frame
+
+__all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Protocol", "Role", "State"]
+
+#: Default limit on a received message's payload: 1 MiB.
+DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
+
+
+class Role(enum.Enum):
+    """Which end of the connection this is; it decides masking (§5.1, §5.3)."""
+
+    CLIENT = "client"
+    SERVER = "server"
+
+
+class State(enum.Enum):
+    """Connection states after the opening handshake (§4.1 "OPEN", §7)."""
+
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class Protocol:
+    """RFC 6455 framing, messages, ping/pong and the closing handshake, without I/O.
+
+    Args:
+        role: client or server.
+        max_message_size: largest received message payload (1009 beyond it); ``None``
+            for no limit.
+        max_frame_size: largest received frame payload (1009 beyond it); ``None`` means
+            the same as ``max_message_size``.
+        random_bytes: source of masking keys for a client (§5.3: "freshly and randomly
+            generated"); tests pass a deterministic one.
+    """
+
+    def __init__(
+        self,
+        role: Role,
+        *,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        max_frame_size: int | None = None,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self.role = role
+        self.state = State.OPEN
+        self._client = role is Role.CLIENT
+        self._random_bytes = random_bytes
+        self._parser = FrameParser(
+            require_mask=role is Role.SERVER,
+            max_frame_size=max_message_size if max_frame_size is None else max_frame_size,
+        )
+        self._assembler = MessageAssembler(max_message_size)
+        self._events: list[Event] = []
+        self._outbox: list[bytes] = []
+        self._sending_opcode: Opcode | None = None  # a fragmented message being sent
+        self._eof = False
+        #: ``(code, reason)`` of the close frame we sent, once sent.
+        self.close_sent: tuple[int, str] | None = None
+        #: ``(code, reason)`` of the close frame we received, once received.
+        self.close_received: tuple[int, str] | None = None
+        #: The close frame that started the closing handshake (whichever side sent it).
+        self.close_initiated: tuple[int, str] | None = None
+        #: The error that failed the connection, if one did.
+        self.failure: RemoteProtocolError | None = None
+
+    # -- receiving ---------------------------------------------------------------------
+
+    @property
+    def buffered(self) -> int:
+        """Received bytes held by the core: unparsed input plus an unfinished message."""
+        return self._parser.buffered + self._assembler.buffered
+
+    @property
+    def close_transport_now(self) -> bool:
+        """Whether the I/O layer should close the transport once the outbox is flushed.
+
+        True for a server as soon as the state is CLOSED (§7.1.1: "the server MUST close
+        the underlying TCP connection immediately"), and for both roles once the peer
+        has ended the transport.
+        """
+        return self.state is State.CLOSED and (not self._client or self._eof)
+
+    @property
+    def eof_received(self) -> bool:
+        """Whether the peer has ended the transport (``receive_data(b"")``)."""
+        return self._eof
+
+    def receive_data(self, data: bytes) -> None:
+        """Process received bytes; ``b""`` means the peer closed the transport.
+
+        Events are collected for :meth:`events`; replies go to the outbox.
+
+        Raises:
+            RemoteProtocolError: the peer broke the protocol. The connection is failed
+                (a close frame with ``error.code`` is in the outbox and the state is
+                CLOSED); events parsed before the error are still in :meth:`events`.
+        """
+        if not data:
+            self._eof = True
+            self.state = State.CLOSED
+            return
+        if self.state is State.CLOSED:
+            return
+        parser = self._parser
+        parser.feed(data)
+        try:
+            while self.state is not State.CLOSED:
+                piece = parser.next_piece()
+                if piece is None:
+                    break
+                if piece.header.opcode < 0x8:
+                    message = self._assembler.receive(piece)
+                    if message is not None:
+                        self._events.append(message)
+                else:
+                    self._receive_control(piece.header.opcode, piece.data)
+        except RemoteProtocolError as error:
+            self.fail(error)
+            raise
+
+    def events(self) -> list[Event]:
+        """Return (and forget) the events produced since the last call."""
+        events = self._events
+        self._events = []
+        return events
+
+    def _receive_control(self, opcode: Opcode, payload: bytes) -> None:
+        if opcode is Opcode.PING:
+            self._events.append(Ping(payload))
+            if self.state is State.OPEN:
+                self._outbox.append(self._frame(Opcode.PONG, payload))
+        elif opcode is Opcode.PONG:
+            self._events.append(Pong(payload))
+        else:
+            code, reason = decode_close_payload(payload)
+            self.close_received = (code, reason)
+            if self.close_initiated is None:
+                self.close_initiated = (code, reason)
+            if self.state is State.OPEN:
+                # §5.5.1: reply with a close frame, "typically echoing the status code".
+                self._outbox.append(self._frame(Opcode.CLOSE, encode_close_payload(code)))
+                self.close_sent = (code, "")
+            self.state = State.CLOSED
+            self._events.append(CloseReceived(code, reason))
+
+    def fail(self, error: RemoteProtocolError) -> None:
+        """Fail the connection (§7.1.7): send a close frame with ``error.code``, stop.
+
+        Called by :meth:`receive_data`; the I/O layer calls it too for errors it
+        detects itself.
+        """
+        if self.failure is None:
+            self.failure = error
+        if self.state is State.OPEN:
+            self._outbox.append(self._frame(Opcode.CLOSE, encode_close_payload(error.code)))
+            self.close_sent = (error.code, "")
+            self.close_initiated = self.close_sent
+        self.state = State.CLOSED
+
+    # -- sending -----------------------------------------------------------------------
+
+    def send(self, data: str | bytes, *, fin: bool = True) -> None:
+        """Queue a message, or one fragment of a message (§5.4).
+
+        A ``str`` is sent as text, ``bytes`` (or ``bytearray``/``memoryview``) as binary.
+        With ``fin=False`` the message continues with further ``send`` calls of the same
+        type until one with ``fin=True``.
+
+        Raises:
+            LocalProtocolError: the connection is no longer OPEN, or a fragment's type
+                differs from its message's.
+        """
+        if self.state is not State.OPEN:
+            raise LocalProtocolError(f"cannot send data in state {self.state.name}")
+        if isinstance(data, str):
+            payload = data.encode("utf-8")
+            opcode = Opcode.TEXT
+        else:
+            payload = bytes(data)
+            opcode = Opcode.BINARY
+        if self._sending_opcode is not None:
+            if opcode is not self._sending_opcode:
+                raise LocalProtocolError("fragment type differs from its message's type")
+            frame_opcode = Opcode.CONTINUATION
+        else:
+            frame_opcode = opcode
+        self._sending_opcode = None if fin else opcode
+        self._outbox.append(self._frame(frame_opcode, payload, fin))
+
+    def send_ping(self, payload: bytes = b"") -> None:
+        """Queue a ping (§5.5.2); the payload is at most 125 bytes."""
+        self._send_control(Opcode.PING, bytes(payload))
+
+    def send_pong(self, payload: bytes = b"") -> None:
+        """Queue an unsolicited pong (§5.5.3), for example as a unidirectional heartbeat."""
+        self._send_control(Opcode.PONG, bytes(payload))
+
+    def send_close(self, code: int | None = 1000, reason: str = "") -> None:
+        """Start the closing handshake (§5.5.1, §7.1.2); OPEN -> CLOSING.
+
+        Does nothing if a close frame was already sent or the connection is CLOSED.
+
+        Raises:
+            LocalProtocolError: a code that may not be sent or a reason over 123 bytes.
+        """
+        payload = encode_close_payload(code, reason)
+        if self.state is not State.OPEN:
+            return
+        self._outbox.append(self._frame(Opcode.CLOSE, payload))
+        self.close_sent = (1005 if code is None else code, reason)
+        self.close_initiated = self.close_sent
+        self.state = State.CLOSING
+
+    @property
+    def has_data_to_send(self) -> bool:
+        """Whether the outbox holds bytes to write."""
+        return bool(self._outbox)
+
+    def data_to_send(self) -> bytes:
+        """Return (and forget) the bytes waiting in the outbox."""
+        outbox = self._outbox
+        if not outbox:
+            return b""
+        self._outbox = []
+        return outbox[0] if len(outbox) == 1 else b"".join(outbox)
+
+    def _send_control(self, opcode: Opcode, payload: bytes) -> None:
+        if self.state is not State.OPEN:
+            raise LocalProtocolError(f"cannot send {opcode.name} in state {self.state.name}")
+        self._outbox.append(self._frame(opcode, payload))
+
+    def _frame(self, opcode: Opcode, payload: bytes, fin: bool = True) -> bytes:
+        mask_key = self._random_bytes(4) if self._client else None
+        return encode_frame(opcode, payload, fin=fin, mask_key=mask_key)
+

@@ -1,0 +1,439 @@
+"""The connection state machine: messages, control frames, close, limits (RFC 6455 §5-§8)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import wsproto.frame_protocol as wsframes
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rawsock.sansio import (
+    BinaryMessage,
+    CloseReceived,
+    LocalProtocolError,
+    Opcode,
+    Ping,
+    Pong,
+    Protocol,
+    RemoteProtocolError,
+    Role,
+    State,
+    TextMessage,
+    encode_frame,
+)
+
+MASK = b"\x01\x02\x03\x04"
+
+
+def fixed_mask(n: int) -> bytes:
+    return MASK[:n]
+
+
+def server(**kwargs: object) -> Protocol:
+    return Protocol(Role.SERVER, **kwargs)  # type: ignore[arg-type]
+
+
+def client(**kwargs: object) -> Protocol:
+    return Protocol(Role.CLIENT, random_bytes=fixed_mask, **kwargs)  # type: ignore[arg-type]
+
+
+def masked(opcode: Opcode, payload: bytes, fin: bool = True, rsv: int = 0) -> bytes:
+    return encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=MASK)
+
+
+def close_payload(code: int, reason: bytes = b"") -> bytes:
+    return code.to_bytes(2, "big") + reason
+
+
+def feed_error(protocol: Protocol, data: bytes) -> RemoteProtocolError:
+    with pytest.raises(RemoteProtocolError) as info:
+        protocol.receive_data(data)
+    return info.value
+
+
+def sent_close_code(protocol: Protocol) -> int | None:
+    """Parse the outbox as server frames and return the code of the close frame in it."""
+    parser = Protocol(Role.CLIENT)
+    parser.receive_data(protocol.data_to_send())
+    closes = [e for e in parser.events() if isinstance(e, CloseReceived)]
+    return closes[0].code if closes else None
+
+
+# -- messages ------------------------------------------------------------------------------
+
+
+def test_text_and_binary_messages() -> None:
+    s = server()
+    s.receive_data(masked(Opcode.TEXT, "héllo".encode()) + masked(Opcode.BINARY, b"\x00\xff"))
+    assert s.events() == [TextMessage("héllo"), BinaryMessage(b"\x00\xff")]
+
+
+def test_empty_messages() -> None:
+    s = server()
+    s.receive_data(masked(Opcode.TEXT, b"") + masked(Opcode.BINARY, b""))
+    assert s.events() == [TextMessage(""), BinaryMessage(b"")]
+
+
+def test_fragmented_message_with_interleaved_control_frames() -> None:
+    s = server()
+    s.receive_data(
+        masked(Opcode.TEXT, b"frag", fin=False)
+        + masked(Opcode.PING, b"p1")
+        + masked(Opcode.CONTINUATION, b"men", fin=False)
+        + masked(Opcode.PONG, b"p2")
+        + masked(Opcode.CONTINUATION, b"ted")
+    )
+    assert s.events() == [Ping(b"p1"), Pong(b"p2"), TextMessage("fragmented")]
+
+
+def test_continuation_without_start_is_1002() -> None:
+    s = server()
+    assert feed_error(s, masked(Opcode.CONTINUATION, b"x")).code == 1002
+    assert sent_close_code(s) == 1002
+    assert s.state is State.CLOSED
+
+
+def test_new_data_frame_inside_fragmented_message_is_1002() -> None:
+    s = server()
+    error = feed_error(s, masked(Opcode.TEXT, b"a", fin=False) + masked(Opcode.BINARY, b"b"))
+    assert error.code == 1002
+
+
+def test_invalid_utf8_is_1007() -> None:
+    s = server()
+    assert feed_error(s, masked(Opcode.TEXT, b"\xff")).code == 1007
+    assert sent_close_code(s) == 1007
+
+
+def test_invalid_utf8_fails_fast_inside_a_frame() -> None:
+    """§8.1: fail as soon as the invalid byte arrives, before the frame is complete."""
+    s = server()
+    prefix = "κόσμε".encode() + b"\xed"  # \xed may start a valid 3-byte sequence...
+    payload = prefix + b"\xa0\x80" + b"valid tail" * 100  # ...but \xed\xa0 is a surrogate
+    wire = masked(Opcode.TEXT, payload)
+    cut = 8 + len(prefix)  # 2 + 2 length bytes + 4 mask bytes, then the payload
+    s.receive_data(wire[:cut])
+    assert s.events() == [] and s.state is State.OPEN
+    assert feed_error(s, wire[cut : cut + 1]).code == 1007
+
+
+def test_invalid_utf8_fails_fast_across_fragments() -> None:
+    s = server()
+    s.receive_data(masked(Opcode.TEXT, b"ok", fin=False))
+    assert feed_error(s, masked(Opcode.CONTINUATION, b"\xc0\xaf", fin=False)).code == 1007
+
+
+def test_utf8_character_split_across_fragments_is_fine() -> None:
+    s = server()
+    euro = "€".encode()
+    s.receive_data(
+        masked(Opcode.TEXT, euro[:1], fin=False)
+        + masked(Opcode.CONTINUATION, euro[1:2], fin=False)
+        + masked(Opcode.CONTINUATION, euro[2:])
+    )
+    assert s.events() == [TextMessage("€")]
+
+
+def test_truncated_utf8_at_end_of_message_is_1007() -> None:
+    s = server()
+    assert feed_error(s, masked(Opcode.TEXT, "€".encode()[:2])).code == 1007
+
+
+# -- limits --------------------------------------------------------------------------------
+
+
+def test_message_at_the_limit_is_accepted() -> None:
+    s = server(max_message_size=1000)
+    s.receive_data(masked(Opcode.BINARY, bytes(1000)))
+    assert s.events() == [BinaryMessage(bytes(1000))]
+
+
+def test_message_over_the_limit_is_1009_from_the_header() -> None:
+    s = server(max_message_size=1000)
+    header_only = masked(Opcode.BINARY, bytes(1001))[:8]
+    assert feed_error(s, header_only).code == 1009
+    assert sent_close_code(s) == 1009
+
+
+def test_fragmented_message_over_the_limit_is_1009() -> None:
+    s = server(max_message_size=1000)
+    s.receive_data(masked(Opcode.BINARY, bytes(600), fin=False))
+    assert feed_error(s, masked(Opcode.CONTINUATION, bytes(401))[:8]).code == 1009
+
+
+def test_endless_fragmented_message_is_1009_and_memory_stays_bounded() -> None:
+    s = server(max_message_size=64 * 1024)
+    fragment = masked(Opcode.CONTINUATION, bytes(1024), fin=False)
+    s.receive_data(masked(Opcode.BINARY, bytes(1024), fin=False))
+    with pytest.raises(RemoteProtocolError) as info:
+        for _ in range(100):
+            s.receive_data(fragment)
+            assert s.buffered <= 64 * 1024 + len(fragment)
+    assert info.value.code == 1009
+
+
+def test_max_frame_size_separately() -> None:
+    s = server(max_message_size=10_000, max_frame_size=100)
+    s.receive_data(masked(Opcode.BINARY, bytes(100), fin=False))
+    assert feed_error(s, masked(Opcode.CONTINUATION, bytes(101))).code == 1009
+
+
+def test_no_limit() -> None:
+    s = server(max_message_size=None)
+    s.receive_data(masked(Opcode.BINARY, bytes(3 * 1024 * 1024)))
+    assert len(s.events()) == 1
+
+
+# -- ping / pong ---------------------------------------------------------------------------
+
+
+def test_ping_is_answered_with_its_payload() -> None:
+    s = server()
+    s.receive_data(masked(Opcode.PING, b"are you there"))
+    assert s.events() == [Ping(b"are you there")]
+    assert s.data_to_send() == encode_frame(Opcode.PONG, b"are you there")
+
+
+def test_client_pong_is_masked() -> None:
+    c = client()
+    c.receive_data(encode_frame(Opcode.PING, b"x"))
+    assert c.data_to_send() == encode_frame(Opcode.PONG, b"x", mask_key=MASK)
+
+
+def test_unsolicited_pong_is_just_an_event() -> None:
+    c = client()
+    c.receive_data(encode_frame(Opcode.PONG, b"heartbeat"))
+    assert c.events() == [Pong(b"heartbeat")]
+    assert c.data_to_send() == b""
+
+
+# -- close ---------------------------------------------------------------------------------
+
+
+def test_peer_initiated_close_is_echoed_and_server_closes_transport() -> None:
+    s = server()
+    s.receive_data(masked(Opcode.CLOSE, close_payload(1001, b"bye")))
+    assert s.events() == [CloseReceived(1001, "bye")]
+    assert s.data_to_send() == encode_frame(Opcode.CLOSE, close_payload(1001))
+    assert s.state is State.CLOSED and s.close_transport_now
+    assert s.close_initiated == (1001, "bye")
+
+
+def test_client_waits_for_server_to_close_transport() -> None:
+    c = client()
+    c.receive_data(encode_frame(Opcode.CLOSE, close_payload(1000)))
+    assert c.state is State.CLOSED and not c.close_transport_now
+    c.receive_data(b"")
+    assert c.close_transport_now
+
+
+def test_empty_close_is_1005_and_echoed_empty() -> None:
+    s = server()
+    s.receive_data(masked(Opcode.CLOSE, b""))
+    assert s.events() == [CloseReceived(1005, "")]
+    assert s.data_to_send() == encode_frame(Opcode.CLOSE, b"")
+
+
+def test_locally_initiated_close() -> None:
+    c = client()
+    c.send_close(4000, "done")
+    assert c.state is State.CLOSING
+    assert c.data_to_send() == masked(Opcode.CLOSE, close_payload(4000, b"done"))
+    c.receive_data(encode_frame(Opcode.TEXT, b"late") + encode_frame(Opcode.CLOSE, close_payload(4000)))
+    assert c.events() == [TextMessage("late"), CloseReceived(4000, "")]
+    assert c.state is State.CLOSED and c.close_initiated == (4000, "done")
+    assert c.data_to_send() == b""  # no second close frame
+
+
+@pytest.mark.parametrize("code", [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535])
+def test_invalid_close_codes_are_1002(code: int) -> None:
+    s = server()
+    assert feed_error(s, masked(Opcode.CLOSE, close_payload(code))).code == 1002
+    assert sent_close_code(s) == 1002
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999])
+def test_valid_close_codes_are_echoed(code: int) -> None:
+    s = server()
+    s.receive_data(masked(Opcode.CLOSE, close_payload(code)))
+    assert s.events() == [CloseReceived(code, "")]
+    assert sent_close_code(s) == code
+
+
+def test_one_byte_close_payload_is_1002() -> None:
+    assert feed_error(server(), masked(Opcode.CLOSE, b"\x03")).code == 1002
+
+
+def test_invalid_utf8_close_reason_is_1007() -> None:
+    s = server()
+    assert feed_error(s, masked(Opcode.CLOSE, close_payload(1000, b"\xff\xfe"))).code == 1007
+    assert sent_close_code(s) == 1007
+
+
+def test_nothing_is_processed_after_close() -> None:
+    s = server()
+    s.receive_data(masked(Opcode.CLOSE, close_payload(1000)) + masked(Opcode.TEXT, b"ignored"))
+    assert s.events() == [CloseReceived(1000, "")]
+    s.receive_data(masked(Opcode.PING, b"x"))
+    assert s.events() == []
+
+
+def test_nothing_is_processed_after_failure() -> None:
+    s = server()
+    feed_error(s, masked(Opcode.TEXT, b"\xff"))
+    s.data_to_send()
+    s.receive_data(masked(Opcode.PING, b"x") + masked(Opcode.CLOSE, b""))
+    assert s.events() == [] and s.data_to_send() == b""
+
+
+def test_events_before_the_error_are_kept() -> None:
+    s = server()
+    feed_error(s, masked(Opcode.TEXT, b"first") + masked(Opcode.TEXT, b"\xff"))
+    assert s.events() == [TextMessage("first")]
+
+
+def test_eof_without_close_is_abnormal() -> None:
+    s = server()
+    s.receive_data(b"")
+    assert s.state is State.CLOSED and s.close_initiated is None
+
+
+# -- sending -------------------------------------------------------------------------------
+
+
+def test_sending_fragments() -> None:
+    c = client()
+    c.send("ab", fin=False)
+    c.send("cd")
+    assert c.data_to_send() == masked(Opcode.TEXT, b"ab", fin=False) + masked(
+        Opcode.CONTINUATION, b"cd"
+    )
+    with pytest.raises(LocalProtocolError):
+        c.send(b"x", fin=False)
+        c.send("y")
+
+
+def test_sending_after_close_is_a_local_error() -> None:
+    c = client()
+    c.send_close()
+    with pytest.raises(LocalProtocolError):
+        c.send("x")
+    with pytest.raises(LocalProtocolError):
+        c.send_ping(b"")
+
+
+@pytest.mark.parametrize("code", [999, 1005, 1006, 1015, 5000])
+def test_sending_an_unsendable_close_code_is_refused(code: int) -> None:
+    with pytest.raises(LocalProtocolError):
+        client().send_close(code, "reason")
+
+
+def test_close_reason_too_long_is_refused() -> None:
+    with pytest.raises(LocalProtocolError):
+        client().send_close(1000, "x" * 124)
+
+
+def test_ping_payload_too_long_is_refused() -> None:
+    with pytest.raises(LocalProtocolError):
+        client().send_ping(bytes(126))
+
+
+# -- wsproto as an oracle ------------------------------------------------------------------
+
+
+def test_wsproto_reads_what_we_write() -> None:
+    c = client()
+    c.send("hello")
+    c.send(b"\x00" * 70000)
+    c.send("frag", fin=False)
+    c.send("ment")
+    c.send_ping(b"p")
+    c.send_close(1000, "bye")
+    theirs = wsframes.FrameProtocol(client=False, extensions=[])
+    theirs.receive_bytes(c.data_to_send())
+    got = [(f.opcode, f.payload, f.message_finished) for f in theirs.received_frames()]
+    assert got == [
+        (wsframes.Opcode.TEXT, "hello", True),
+        (wsframes.Opcode.BINARY, bytearray(70000), True),
+        (wsframes.Opcode.TEXT, "frag", False),
+        (wsframes.Opcode.TEXT, "ment", True),  # wsproto reports the message's opcode
+        (wsframes.Opcode.PING, bytearray(b"p"), True),
+        (wsframes.Opcode.CLOSE, (1000, "bye"), True),
+    ]
+
+
+def test_we_read_what_wsproto_writes() -> None:
+    theirs = wsframes.FrameProtocol(client=True, extensions=[])
+    wire = (
+        theirs.send_data("hello", fin=True)
+        + theirs.send_data(b"x" * 70000, fin=True)
+        + theirs.ping(b"p")
+        + theirs.close(1000, "bye")
+    )
+    s = server()
+    s.receive_data(wire)
+    assert s.events() == [
+        TextMessage("hello"),
+        BinaryMessage(b"x" * 70000),
+        Ping(b"p"),
+        CloseReceived(1000, "bye"),
+    ]
+
+
+# -- hypothesis ----------------------------------------------------------------------------
+
+messages = st.lists(
+    st.one_of(st.text(max_size=300), st.binary(max_size=300)), min_size=1, max_size=8
+)
+
+
+def run_chunked(data: bytes, sizes: list[int]) -> tuple[list[object], int | None]:
+    s = server()
+    events: list[object] = []
+    code = None
+    position = 0
+    try:
+        for size in itertools.cycle(sizes):
+            if position >= len(data):
+                break
+            s.receive_data(data[position : position + size])
+            position += size
+            events += s.events()
+    except RemoteProtocolError as error:
+        code = error.code
+        events += s.events()
+    return events, code
+
+
+@given(messages, st.lists(st.integers(min_value=1, max_value=64), min_size=1, max_size=10))
+def test_events_do_not_depend_on_chunking(
+    payloads: list[str | bytes], sizes: list[int]
+) -> None:
+    c = client()
+    for payload in payloads:
+        if len(payload) > 1:
+            c.send(payload[: len(payload) // 2], fin=False)
+            c.send(payload[len(payload) // 2 :])
+        else:
+            c.send(payload)
+        c.send_ping(b"x")
+    wire = c.data_to_send()
+    whole, _ = run_chunked(wire, [len(wire)])
+    chunked, _ = run_chunked(wire, sizes)
+    assert chunked == whole
+    assert [e.data for e in whole if isinstance(e, TextMessage | BinaryMessage)] == payloads
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=400), st.sampled_from([Role.CLIENT, Role.SERVER]))
+def test_random_bytes_raise_only_documented_errors(data: bytes, role: Role) -> None:
+    p = Protocol(role, max_message_size=200)
+    try:
+        p.receive_data(data)
+    except RemoteProtocolError as error:
+        assert error.code in (1002, 1007, 1009)
+        assert p.state is State.CLOSED
+    p.events()
+    p.data_to_send()
