@@ -1,0 +1,451 @@
+"""The Trio WebSocket connection: one ``trio.abc.Stream`` driven by one core ``Protocol``.
+
+Theory of operation
+-------------------
+Reading uses a *read baton*: at most one task reads the stream at a time
+(``_reader_busy``), and whoever reads feeds the bytes to the core, queues the data
+messages, answers control frames and flushes the outbox. Every other task that needs
+bytes parks until the current read is done (``_read_done``) and looks again.
+
+- ``receive()`` takes the baton itself when nobody holds it: in a receive loop, the
+  bytes go from the socket to the caller with no task switch in between.
+- A background task (the *liveness reader*, one per connection) takes the baton only when
+  no task has been inside ``receive()`` for ``IDLE_GRACE`` seconds (or at once, when
+  ``ping()`` or the close handshake waits for a reply). So pings are answered and the
+  peer's close is noticed while the application only sends or does other work. It
+  keeps reading until a receiver shows up again, and stops reading while the queued
+  messages hold ``receive_buffer`` bytes or more: TCP backpressure then reaches the peer
+  and nothing is dropped.
+
+Writing: senders hold ``_send_lock`` while they take the core's outbox and write it, so
+frames never interleave. Replies the core queued (pongs, close echoes) go out with the
+next write, or with the reader's own flush.
+
+Cancellation: cancelling ``receive()`` loses nothing (unread bytes stay in the socket or
+the core, complete messages stay queued). Cancelling ``send()`` before it starts writing
+sends nothing; cancelling it in the middle of ``send_all`` may have written part of a
+frame, which can never be completed, so the connection is aborted (the stream is closed,
+``ConnectionClosed`` with code 1006 from then on).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+from collections.abc import Callable
+from typing import TypeVar
+
+import trio
+
+from .sansio._close import encode_close_payload
+from .sansio._errors import NORMAL_CLOSE_CODES, ConnectionClosed, RemoteProtocolError
+from .sansio._events import BinaryMessage, Pong, TextMessage
+from .sansio._headers import Headers
+from .sansio._protocol import Protocol, Role, State
+
+__all__ = ["DEFAULT_CLOSE_TIMEOUT", "DEFAULT_RECEIVE_BUFFER", "WebSocket"]
+
+#: Seconds to wait for the peer's half of the closing handshake (and, on a client, for
+#: the server to close TCP) before closing the transport anyway.
+DEFAULT_CLOSE_TIMEOUT = 10.0
+#: Bytes of received, unconsumed messages after which the liveness reader stops reading.
+DEFAULT_RECEIVE_BUFFER = 1024 * 1024
+#: Bytes asked of the stream per read.
+READ_SIZE = 64 * 1024
+#: Seconds without a task in ``receive()`` before the liveness reader starts reading.
+IDLE_GRACE = 0.05
+
+_TRANSPORT_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError)
+_PING_PAYLOAD = struct.Struct("!Q")
+_T = TypeVar("_T")
+
+
+class _PendingPing:
+    """A ping waiting for its pong."""
+
+    __slots__ = ("answered", "round_trip", "sent_at")
+
+    def __init__(self, sent_at: float) -> None:
+        self.sent_at = sent_at
+        self.answered = trio.Event()
+        self.round_trip: float | None = None
+
+
+class WebSocket:
+    """An open WebSocket connection (RFC 6455), client or server side.
+
+    Obtained from :func:`rawsock.serve` (passed to the handler), :func:`rawsock.accept`
+    or :func:`rawsock.connect`; not constructed directly.
+
+    Attributes:
+        path: the request target of the opening handshake (path and query).
+        request_headers: headers of the opening handshake request.
+        response_headers: headers of the opening handshake response.
+        subprotocol: the negotiated subprotocol, or ``None``.
+        latency: round-trip time in seconds of the last ping answered, or ``None``.
+    """
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        protocol: Protocol,
+        *,
+        path: str,
+        request_headers: Headers,
+        response_headers: Headers,
+        subprotocol: str | None,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+        receive_buffer: int = DEFAULT_RECEIVE_BUFFER,
+        initial_data: bytes = b"",
+    ) -> None:
+        self.path = path
+        self.request_headers = request_headers
+        self.response_headers = response_headers
+        self.subprotocol = subprotocol
+        self.latency: float | None = None
+        self._stream = stream
+        self._protocol = protocol
+        self._client = protocol.role is Role.CLIENT
+        self._close_timeout = close_timeout
+        self._receive_buffer = receive_buffer
+        self._messages: deque[str | bytes] = deque()
+        self._queued = 0  # size of the queued messages
+        self._closed: ConnectionClosed | None = None
+        self._closing = False  # aclose() has started: received data is discarded
+        self._transport_closed = False
+        self._send_lock = trio.StrictFIFOLock()
+        self._receiving = False
+        self._receive_count = 0
+        self._reader_busy = False
+        self._read_done = trio.lowlevel.ParkingLot()  # readers waiting for a read to end
+        self._reader_idle = trio.lowlevel.ParkingLot()  # liveness reader, nothing to do
+        self._reader_grace = trio.lowlevel.ParkingLot()  # liveness reader, grace period
+        self._urgent = 0  # tasks waiting for a reply (ping, close): read at once
+        self._pings: dict[bytes, _PendingPing] = {}
+        self._ping_count = 0
+        self._reader_scope = trio.CancelScope()
+        if initial_data:
+            self._feed(initial_data)
+        trio.lowlevel.spawn_system_task(
+            self._liveness_reader, name=f"rawsock {protocol.role.value} reader"
+        )
+
+    # -- public API --------------------------------------------------------------------
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code once the connection is closed (see ``ConnectionClosed.code``)."""
+        return None if self._closed is None else self._closed.code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason once the connection is closed."""
+        return None if self._closed is None else self._closed.reason
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is closed (no more messages can be received)."""
+        return self._closed is not None and not self._messages
+
+    async def receive(self) -> str | bytes:
+        """Receive the next message: ``str`` for text, ``bytes`` for binary (§5.6).
+
+        Messages that arrived before the connection closed are returned first.
+
+        Raises:
+            ConnectionClosed: the connection is closed (``.ok`` tells a normal close).
+            trio.BusyResourceError: another task is already receiving.
+        """
+        if self._receiving:
+            raise trio.BusyResourceError("another task is already receiving on this WebSocket")
+        await trio.lowlevel.checkpoint_if_cancelled()
+        self._receiving = True
+        self._receive_count += 1
+        waited = False
+        try:
+            messages = self._messages
+            while not messages:
+                if self._closed is not None:
+                    raise self._closed_error()
+                waited = True
+                if self._reader_busy:
+                    await self._read_done.park()
+                else:
+                    await self._read()
+            message = messages.popleft()
+            self._queued -= len(message)
+        finally:
+            self._receiving = False
+            if self._reader_idle:
+                self._reader_idle.unpark_all()
+        if not waited:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        return message
+
+    def __aiter__(self) -> WebSocket:
+        return self
+
+    async def __anext__(self) -> str | bytes:
+        """Iterate over messages; ends quietly on a normal close (``ok``), else raises."""
+        try:
+            return await self.receive()
+        except ConnectionClosed as closed:
+            if closed.ok:
+                raise StopAsyncIteration from None
+            raise
+
+    async def send(self, message: str | bytes | bytearray | memoryview) -> None:
+        """Send one message: a ``str`` as text, bytes-like as binary (§5.6).
+
+        Waits while the transport cannot take more (the peer or network is slow).
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+        """
+        async with self._send_lock:
+            if self._protocol.state is not State.OPEN:
+                raise self._closed_error()
+            await trio.lowlevel.checkpoint_if_cancelled()
+            self._protocol.send(message)
+            await self._write(self._protocol.data_to_send())
+
+    async def ping(self, payload: bytes | None = None) -> float:
+        """Send a ping (§5.5.2) and wait for the matching pong.
+
+        A pong acknowledges its own ping and every earlier one (§5.5.3 lets a peer answer
+        only the most recent). Use ``trio.move_on_after`` to bound the wait.
+
+        Args:
+            payload: at most 125 bytes; by default a unique 8-byte counter.
+
+        Returns:
+            The round-trip time in seconds (also stored in :attr:`latency`).
+
+        Raises:
+            ConnectionClosed: the connection closed before the pong arrived.
+            ValueError: a ping with the same payload is already waiting.
+        """
+        if payload is None:
+            self._ping_count += 1
+            payload = _PING_PAYLOAD.pack(self._ping_count)
+        payload = bytes(payload)
+        if payload in self._pings:
+            raise ValueError("a ping with this payload is already waiting for its pong")
+        async with self._send_lock:
+            if self._protocol.state is not State.OPEN:
+                raise self._closed_error()
+            await trio.lowlevel.checkpoint_if_cancelled()
+            self._protocol.send_ping(payload)
+            pending = self._pings[payload] = _PendingPing(trio.current_time())
+            await self._write(self._protocol.data_to_send())
+        self._urgent += 1
+        self._reader_grace.unpark_all()
+        try:
+            await pending.answered.wait()
+        finally:
+            self._urgent -= 1
+            self._pings.pop(payload, None)
+        if pending.round_trip is None:  # woken by the connection closing, not by a pong
+            raise self._closed_error()
+        return pending.round_trip
+
+    async def aclose(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection: closing handshake (§7.1.2), then the transport.
+
+        Sends a close frame with ``code`` and ``reason`` (if none was sent yet), waits up
+        to ``close_timeout`` for the peer's close frame and, on a client, for the server
+        to close TCP (§7.1.1), then closes the stream. Messages not yet received are
+        discarded. Always closes, even when cancelled or when the peer misbehaves.
+
+        Raises:
+            LocalProtocolError: ``code`` may not be sent (RFC 6455 §7.4) or ``reason``
+                is longer than 123 bytes in UTF-8; nothing is closed in that case.
+        """
+        encode_close_payload(code, reason)  # validate before changing anything
+        self._closing = True
+        self._messages.clear()
+        self._queued = 0
+        try:
+            with trio.move_on_after(self._close_timeout):
+                if self._protocol.state is State.OPEN and not self._transport_closed:
+                    async with self._send_lock:
+                        self._protocol.send_close(code, reason)
+                        await self._write(self._protocol.data_to_send())
+                self._urgent += 1
+                try:
+                    while self._closed is None or (
+                        self._client
+                        and not self._protocol.eof_received
+                        and not self._transport_closed
+                    ):
+                        if self._reader_busy:
+                            await self._read_done.park()
+                        else:
+                            await self._read()
+                finally:
+                    self._urgent -= 1
+        finally:
+            self._set_closed()
+            await self._close_transport()
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        """Read once from the stream and process what arrived (holds the read baton)."""
+        self._reader_busy = True
+        try:
+            try:
+                data = await self._stream.receive_some(READ_SIZE)
+            except _TRANSPORT_ERRORS as error:
+                self._protocol.receive_data(b"")  # the transport is gone: as good as EOF
+                self._set_closed(error)
+                return
+            self._feed(data)
+        finally:
+            self._reader_busy = False
+            if self._read_done:
+                self._read_done.unpark_all()
+            if self._reader_idle:
+                self._reader_idle.unpark_all()
+        await self._flush_replies()
+
+    def _feed(self, data: bytes) -> None:
+        protocol = self._protocol
+        error: RemoteProtocolError | None = None
+        try:
+            protocol.receive_data(data)
+        except RemoteProtocolError as exc:
+            error = exc
+        for event in protocol.events():
+            if isinstance(event, TextMessage | BinaryMessage):
+                if not self._closing:
+                    self._messages.append(event.data)
+                    self._queued += len(event.data)
+            elif isinstance(event, Pong):
+                self._pong_received(event.payload)
+        if protocol.state is State.CLOSED:
+            self._set_closed(error)
+
+    def _pong_received(self, payload: bytes) -> None:
+        if payload not in self._pings:
+            return  # unsolicited pong (§5.5.3): fine
+        now = trio.current_time()
+        for key in list(self._pings):
+            pending = self._pings.pop(key)
+            pending.round_trip = now - pending.sent_at
+            pending.answered.set()
+            if key == payload:
+                self.latency = pending.round_trip
+                break
+
+    async def _flush_replies(self) -> None:
+        """Write what the core queued by itself (pongs, close replies); maybe close TCP."""
+        protocol = self._protocol
+        if protocol.has_data_to_send:
+            async with self._send_lock:
+                data = protocol.data_to_send()
+                if data and not self._transport_closed:
+                    await self._write(data, raise_closed=False)
+        if protocol.close_transport_now:
+            await self._close_transport()
+
+    async def _liveness_reader(self) -> None:
+        """Background reader: reads only while no task is receiving (see module doc)."""
+        try:
+            with self._reader_scope:
+                await self._liveness_loop()
+        except Exception as error:  # a system task must never raise
+            self._set_closed(error)
+            await self._abort_transport()
+
+    async def _liveness_loop(self) -> None:
+        # While holding, keep reading until a receiver shows up; at the start nobody has
+        # received yet, so read at once (the first receive() waits for one read at most).
+        holding = True
+        while self._closed is None:
+            if (
+                self._receiving
+                or self._reader_busy
+                or (self._queued >= self._receive_buffer and not self._urgent)
+            ):
+                holding = False
+                await self._reader_idle.park()
+                continue
+            if not holding and not self._urgent:
+                count = self._receive_count
+                with trio.move_on_after(IDLE_GRACE):
+                    await self._reader_grace.park()
+                if self._receive_count != count and not self._urgent:
+                    continue
+                if self._receiving or self._reader_busy or self._closed is not None:
+                    continue
+            holding = True
+            await self._read()
+
+    # -- writing and closing -------------------------------------------------------------
+
+    async def _write(self, data: bytes, *, raise_closed: bool = True) -> None:
+        """Write ``data`` (the caller holds ``_send_lock``)."""
+        try:
+            await self._stream.send_all(data)
+        except _TRANSPORT_ERRORS as error:
+            self._set_closed(error)
+            if raise_closed:
+                raise self._closed_error() from error
+        except BaseException:
+            # Cancelled (or worse) in the middle of send_all: part of a frame may be on
+            # the wire and can never be completed, so this stream must not be used again.
+            self._set_closed()
+            await self._abort_transport()
+            raise
+
+    async def _abort_transport(self) -> None:
+        """Close the stream at once, without waiting for anything (also when cancelled)."""
+        if not self._transport_closed:
+            self._transport_closed = True
+            self._reader_scope.cancel()
+            await trio.aclose_forcefully(self._stream)
+
+    async def _close_transport(self) -> None:
+        if self._transport_closed:
+            return
+        self._transport_closed = True
+        self._reader_scope.cancel()
+        try:
+            with trio.move_on_after(self._close_timeout):
+                await self._stream.aclose()
+        except _TRANSPORT_ERRORS:
+            pass
+        finally:
+            if not self._closed:
+                self._set_closed()
+
+    def _set_closed(self, cause: BaseException | None = None) -> None:
+        if self._closed is not None:
+            return
+        protocol = self._protocol
+        code, reason = protocol.close_initiated or (1006, "")
+        ok = (
+            protocol.failure is None
+            and protocol.close_sent is not None
+            and protocol.close_received is not None
+            and code in NORMAL_CLOSE_CODES
+        )
+        closed = ConnectionClosed(code, reason, ok=ok)
+        closed.__cause__ = cause or protocol.failure
+        self._closed = closed
+        for pending in self._pings.values():
+            pending.answered.set()
+        for lot in (self._read_done, self._reader_idle, self._reader_grace):
+            lot.unpark_all()
+
+    def _closed_error(self) -> ConnectionClosed:
+        """A fresh ``ConnectionClosed`` describing how the connection ended (or is ending)."""
+        closed = self._closed
+        if closed is None:
+            code, reason = self._protocol.close_initiated or (1006, "")
+            return ConnectionClosed(code, reason, ok=False)
+        error = ConnectionClosed(closed.code, closed.reason, ok=closed.ok)
+        error.__cause__ = closed.__cause__
+        return error
+
