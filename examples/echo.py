@@ -9,6 +9,7 @@ It uses rawsock's default settings (1 MiB message limit, 10 s open and close tim
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 from functools import partial
 
@@ -40,7 +41,5 @@ if __name__ == "__main__":
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         trio.run(main, args.host, args.port, args.max_message_size)
-    except KeyboardInterrupt:
-        pass

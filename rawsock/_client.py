@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import trio
 
 from ._connection import DEFAULT_CLOSE_TIMEOUT, DEFAULT_RECEIVE_BUFFER, READ_SIZE, WebSocket
+from .sansio._client_handshake import ClientHandshake
 from .sansio._errors import HandshakeError
-from .sansio._handshake import ClientHandshake
 from .sansio._protocol import DEFAULT_MAX_MESSAGE_SIZE, Protocol, Role
 
 __all__ = ["WebSocketURL", "connect", "parse_url"]

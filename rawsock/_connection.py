@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import struct
 from collections import deque
-from collections.abc import Callable
 from typing import TypeVar
 
 import trio
@@ -309,7 +308,7 @@ class WebSocket:
                 self._reader_idle.unpark_all()
         await self._flush_replies()
 
-    def _feed(self, data: bytes) -> None:
+    def _feed(self, data: bytes | bytearray) -> None:
         protocol = self._protocol
         error: RemoteProtocolError | None = None
         try:

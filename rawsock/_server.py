@@ -112,7 +112,9 @@ async def accept(
     except BaseException:
         await trio.aclose_forcefully(stream)
         raise
-    protocol = Protocol(Role.SERVER, max_message_size=max_message_size, max_frame_size=max_frame_size)
+    protocol = Protocol(
+        Role.SERVER, max_message_size=max_message_size, max_frame_size=max_frame_size
+    )
     return WebSocket(
         stream,
         protocol,

@@ -4,6 +4,7 @@ Nothing in this package imports trio, socket, time, logging or asyncio; it turns
 into events and calls into bytes, and the Trio layer (``rawsock``) moves the bytes.
 """
 
+from ._client_handshake import ClientHandshake
 from ._close import CloseCode, decode_close_payload, encode_close_payload
 from ._errors import (
     ConnectionClosed,
@@ -16,7 +17,7 @@ from ._errors import (
 )
 from ._events import BinaryMessage, CloseReceived, Event, Ping, Pong, TextMessage
 from ._frames import FrameParser, Opcode, encode_frame
-from ._handshake import ClientHandshake, Request, Response, ServerHandshake, accept_key
+from ._handshake import Request, Response, ServerHandshake, accept_key
 from ._headers import Headers
 from ._mask import apply_mask
 from ._protocol import DEFAULT_MAX_MESSAGE_SIZE, Protocol, Role, State
@@ -37,8 +38,8 @@ __all__ = [
     "Opcode",
     "Ping",
     "Pong",
-    "ProtocolError",
     "Protocol",
+    "ProtocolError",
     "RawsockError",
     "RemoteProtocolError",
     "Request",

@@ -148,7 +148,7 @@ class FrameParser:
         """How many received bytes are held, not yet returned as pieces."""
         return len(self._buffer)
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray) -> None:
         """Append received bytes."""
         self._buffer += data
 

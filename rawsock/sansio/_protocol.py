@@ -29,7 +29,7 @@ from collections.abc import Callable
 from ._assembler import MessageAssembler
 from ._close import decode_close_payload, encode_close_payload
 from ._errors import LocalProtocolError, RemoteProtocolError
-from ._events import BinaryMessage, CloseReceived, Event, Ping, Pong, TextMessage
+from ._events import CloseReceived, Event, Ping, Pong
 from ._frames import FrameParser, Opcode, encode_frame
 
 __all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Protocol", "Role", "State"]
@@ -118,7 +118,7 @@ class Protocol:
         """Whether the peer has ended the transport (``receive_data(b"")``)."""
         return self._eof
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes | bytearray) -> None:
         """Process received bytes; ``b""`` means the peer closed the transport.
 
         Events are collected for :meth:`events`; replies go to the outbox.
@@ -137,16 +137,13 @@ class Protocol:
         parser = self._parser
         parser.feed(data)
         try:
-            while self.state is not State.CLOSED:
-                piece = parser.next_piece()
-                if piece is None:
-                    break
+            while (piece := parser.next_piece()) is not None:
                 if piece.header.opcode < 0x8:
                     message = self._assembler.receive(piece)
                     if message is not None:
                         self._events.append(message)
-                else:
-                    self._receive_control(piece.header.opcode, piece.data)
+                elif self._receive_control(piece.header.opcode, piece.data):
+                    break  # the close frame: nothing after it is processed (§5.5.1)
         except RemoteProtocolError as error:
             self.fail(error)
             raise
@@ -157,7 +154,8 @@ class Protocol:
         self._events = []
         return events
 
-    def _receive_control(self, opcode: Opcode, payload: bytes) -> None:
+    def _receive_control(self, opcode: Opcode, payload: bytes) -> bool:
+        """Handle a control frame; return whether it was the close frame."""
         if opcode is Opcode.PING:
             self._events.append(Ping(payload))
             if self.state is State.OPEN:
@@ -165,16 +163,21 @@ class Protocol:
         elif opcode is Opcode.PONG:
             self._events.append(Pong(payload))
         else:
-            code, reason = decode_close_payload(payload)
-            self.close_received = (code, reason)
-            if self.close_initiated is None:
-                self.close_initiated = (code, reason)
-            if self.state is State.OPEN:
-                # §5.5.1: reply with a close frame, "typically echoing the status code".
-                self._outbox.append(self._frame(Opcode.CLOSE, encode_close_payload(code)))
-                self.close_sent = (code, "")
-            self.state = State.CLOSED
-            self._events.append(CloseReceived(code, reason))
+            self._receive_close(payload)
+            return True
+        return False
+
+    def _receive_close(self, payload: bytes) -> None:
+        code, reason = decode_close_payload(payload)
+        self.close_received = (code, reason)
+        if self.close_initiated is None:
+            self.close_initiated = (code, reason)
+        if self.state is State.OPEN:
+            # §5.5.1: reply with a close frame, "typically echoing the status code".
+            self._outbox.append(self._frame(Opcode.CLOSE, encode_close_payload(code)))
+            self.close_sent = (code, "")
+        self.state = State.CLOSED
+        self._events.append(CloseReceived(code, reason))
 
     def fail(self, error: RemoteProtocolError) -> None:
         """Fail the connection (§7.1.7): send a close frame with ``error.code``, stop.
@@ -192,7 +195,7 @@ class Protocol:
 
     # -- sending -----------------------------------------------------------------------
 
-    def send(self, data: str | bytes, *, fin: bool = True) -> None:
+    def send(self, data: str | bytes | bytearray | memoryview, *, fin: bool = True) -> None:
         """Queue a message, or one fragment of a message (§5.4).
 
         A ``str`` is sent as text, ``bytes`` (or ``bytearray``/``memoryview``) as binary.

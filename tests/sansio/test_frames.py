@@ -6,8 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rawsock.sansio import FrameParser, LocalProtocolError, Opcode, RemoteProtocolError
-from rawsock.sansio import apply_mask, encode_frame
+from rawsock.sansio import (
+    FrameParser,
+    LocalProtocolError,
+    Opcode,
+    RemoteProtocolError,
+    apply_mask,
+    encode_frame,
+)
 from rawsock.sansio._frames import RSV1, Piece
 
 MASK = bytes.fromhex("37fa213d")

@@ -241,20 +241,26 @@ def test_locally_initiated_close() -> None:
     c.send_close(4000, "done")
     assert c.state is State.CLOSING
     assert c.data_to_send() == masked(Opcode.CLOSE, close_payload(4000, b"done"))
-    c.receive_data(encode_frame(Opcode.TEXT, b"late") + encode_frame(Opcode.CLOSE, close_payload(4000)))
+    c.receive_data(
+        encode_frame(Opcode.TEXT, b"late") + encode_frame(Opcode.CLOSE, close_payload(4000))
+    )
     assert c.events() == [TextMessage("late"), CloseReceived(4000, "")]
     assert c.state is State.CLOSED and c.close_initiated == (4000, "done")
     assert c.data_to_send() == b""  # no second close frame
 
 
-@pytest.mark.parametrize("code", [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535])
+INVALID_CODES = [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535]
+VALID_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999]
+
+
+@pytest.mark.parametrize("code", INVALID_CODES)
 def test_invalid_close_codes_are_1002(code: int) -> None:
     s = server()
     assert feed_error(s, masked(Opcode.CLOSE, close_payload(code))).code == 1002
     assert sent_close_code(s) == 1002
 
 
-@pytest.mark.parametrize("code", [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999])
+@pytest.mark.parametrize("code", VALID_CODES)
 def test_valid_close_codes_are_echoed(code: int) -> None:
     s = server()
     s.receive_data(masked(Opcode.CLOSE, close_payload(code)))

@@ -49,16 +49,18 @@ async def tcp_pair(
     async with trio.open_nursery() as nursery:
         accepted: list[rawsock.WebSocket] = []
 
+        ready = trio.Event()
+
         async def accept() -> None:
             stream = await listeners[0].accept()
             accepted.append(await rawsock.accept(stream, **(server_options or {})))
+            ready.set()
 
         nursery.start_soon(accept)
         async with rawsock.connect(
             f"ws://127.0.0.1:{port}/", **(client_options or {})
         ) as client:
-            while not accepted:
-                await trio.sleep(0.001)
+            await ready.wait()
             try:
                 yield accepted[0], client
             finally:

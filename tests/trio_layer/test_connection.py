@@ -71,13 +71,12 @@ async def test_messages_received_before_close_are_delivered_first() -> None:
 
 async def test_second_receiver_is_busy() -> None:
     with trio.fail_after(5):
-        async with memory_pair() as (server, client):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(server.receive)
-                await trio.testing.wait_all_tasks_blocked()
-                with pytest.raises(trio.BusyResourceError):
-                    await server.receive()
-                await client.send("for the first")
+        async with memory_pair() as (server, client), trio.open_nursery() as nursery:
+            nursery.start_soon(server.receive)
+            await trio.testing.wait_all_tasks_blocked()
+            with pytest.raises(trio.BusyResourceError):
+                await server.receive()
+            await client.send("for the first")
 
 
 async def test_ping_returns_round_trip_time() -> None:
@@ -111,16 +110,18 @@ async def test_ping_fails_when_the_connection_closes() -> None:
         client_stream, server_stream = trio.testing.memory_stream_pair()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_raw_server_that_never_answers, server_stream)
-            async with rawsock.connect("ws://x/", stream=client_stream, close_timeout=0.2) as ws:
-                async with trio.open_nursery() as inner:
+            async with (
+                rawsock.connect("ws://x/", stream=client_stream, close_timeout=0.2) as ws,
+                trio.open_nursery() as inner,
+            ):
 
-                    async def ping() -> None:
-                        with pytest.raises(rawsock.ConnectionClosed):
-                            await ws.ping()
+                async def ping() -> None:
+                    with pytest.raises(rawsock.ConnectionClosed):
+                        await ws.ping()
 
-                    inner.start_soon(ping)
-                    await trio.testing.wait_all_tasks_blocked()
-                    await server_stream.aclose()
+                inner.start_soon(ping)
+                await trio.testing.wait_all_tasks_blocked()
+                await server_stream.aclose()
 
 
 async def _raw_server_that_never_answers(stream: trio.abc.Stream) -> None:
@@ -323,17 +324,16 @@ async def test_protocol_error_closes_with_its_code() -> None:
 
 async def test_many_senders_never_interleave() -> None:
     with trio.fail_after(20):
-        async with tcp_pair() as (server, client):
-            async with trio.open_nursery() as nursery:
-                for task in range(10):
-                    payload = bytes([task]) * 100_000
+        async with tcp_pair() as (server, client), trio.open_nursery() as nursery:
+            for task in range(10):
+                payload = bytes([task]) * 100_000
 
-                    async def sender(payload: bytes = payload) -> None:
-                        for _ in range(5):
-                            await client.send(payload)
+                async def sender(payload: bytes = payload) -> None:
+                    for _ in range(5):
+                        await client.send(payload)
 
-                    nursery.start_soon(sender)
-                for _ in range(50):
-                    message = await server.receive()
-                    assert isinstance(message, bytes) and len(message) == 100_000
-                    assert message == bytes([message[0]]) * 100_000
+                nursery.start_soon(sender)
+            for _ in range(50):
+                message = await server.receive()
+                assert isinstance(message, bytes) and len(message) == 100_000
+                assert message == bytes([message[0]]) * 100_000
