@@ -123,6 +123,7 @@ class WebSocket:
         self._pings: dict[bytes, _PendingPing] = {}
         self._ping_count = 0
         self._reader_scope = trio.CancelScope()
+        self._reader_task: trio.lowlevel.Task | None = None
         if initial_data:
             self._feed(initial_data)
         trio.lowlevel.spawn_system_task(
@@ -343,13 +344,14 @@ class WebSocket:
         if protocol.has_data_to_send:
             async with self._send_lock:
                 data = protocol.data_to_send()
-                if data and not self._transport_closed:
+                if data:
                     await self._write(data, raise_closed=False)
         if protocol.close_transport_now:
             await self._close_transport()
 
     async def _liveness_reader(self) -> None:
         """Background reader: reads only while no task is receiving (see module doc)."""
+        self._reader_task = trio.lowlevel.current_task()
         try:
             with self._reader_scope:
                 await self._liveness_loop()
@@ -406,18 +408,31 @@ class WebSocket:
             await trio.aclose_forcefully(self._stream)
 
     async def _close_transport(self) -> None:
+        """Write what the core still holds (a close frame), then close the stream.
+
+        Waits for a write in progress to finish (it may be the close frame itself), for
+        at most ``close_timeout``; closes the stream in any case, also when cancelled.
+        """
         if self._transport_closed:
             return
         self._transport_closed = True
-        self._reader_scope.cancel()
+        from_reader = trio.lowlevel.current_task() is self._reader_task
         try:
             with trio.move_on_after(self._close_timeout):
-                await self._stream.aclose()
+                async with self._send_lock:
+                    if not from_reader:
+                        self._reader_scope.cancel()
+                    data = self._protocol.data_to_send()
+                    if data:
+                        await self._stream.send_all(data)
+                    await self._stream.aclose()
         except _TRANSPORT_ERRORS:
             pass
         finally:
-            if not self._closed:
-                self._set_closed()
+            if not from_reader:
+                self._reader_scope.cancel()
+            await trio.aclose_forcefully(self._stream)
+            self._set_closed()
 
     def _set_closed(self, cause: BaseException | None = None) -> None:
         if self._closed is not None:
