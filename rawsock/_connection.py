@@ -17,6 +17,10 @@ bytes parks until the current read is done (``_read_done``) and looks again.
   messages hold ``receive_buffer`` bytes or more: TCP backpressure then reaches the peer
   and nothing is dropped.
 
+Protocol violations: messages that arrived before a violation are delivered first, and the
+connection is failed (close frame with the violation's code, §7.1.7) only when they have
+been received, so the application's replies to them still go out before the close frame.
+
 Writing: senders hold ``_send_lock`` while they take the core's outbox and write it, so
 frames never interleave. Replies the core queued (pongs, close echoes) go out with the
 next write, or with the reader's own flush.
@@ -111,6 +115,7 @@ class WebSocket:
         self._queued = 0  # size of the queued messages
         self._closed: ConnectionClosed | None = None
         self._closing = False  # aclose() has started: received data is discarded
+        self._violation: RemoteProtocolError | None = None  # to fail with, once drained
         self._transport_closed = False
         self._send_lock = trio.StrictFIFOLock()
         self._receiving = False
@@ -168,7 +173,9 @@ class WebSocket:
                 if self._closed is not None:
                     raise self._closed_error()
                 waited = True
-                if self._reader_busy:
+                if self._violation is not None:
+                    await self._fail_for_violation()
+                elif self._reader_busy:
                     await self._read_done.park()
                 else:
                     await self._read()
@@ -267,6 +274,8 @@ class WebSocket:
         self._queued = 0
         try:
             with trio.move_on_after(self._close_timeout):
+                if self._violation is not None:
+                    await self._fail_for_violation()
                 if self._protocol.state is State.OPEN and not self._transport_closed:
                     async with self._send_lock:
                         self._protocol.send_close(code, reason)
@@ -323,8 +332,24 @@ class WebSocket:
                     self._queued += len(event.data)
             elif isinstance(event, Pong):
                 self._pong_received(event.payload)
+        if error is not None:
+            if self._messages:
+                # Deliver what came before the violation first, and let the application
+                # answer it; the connection fails when the queue is empty (§7.1.7).
+                self._violation = error
+            else:
+                protocol.fail(error)
         if protocol.state is State.CLOSED:
             self._set_closed(error)
+
+    async def _fail_for_violation(self) -> None:
+        """Fail the connection for a protocol violation found earlier (see ``_feed``)."""
+        error = self._violation
+        assert error is not None
+        self._violation = None
+        self._protocol.fail(error)
+        self._set_closed(error)
+        await self._flush_replies()
 
     def _pong_received(self, payload: bytes) -> None:
         if payload not in self._pings:
@@ -367,12 +392,13 @@ class WebSocket:
             if (
                 self._receiving
                 or self._reader_busy
+                or (self._violation is not None and self._messages)
                 or (self._queued >= self._receive_buffer and not self._urgent)
             ):
                 holding = False
                 await self._reader_idle.park()
                 continue
-            if not holding and not self._urgent:
+            if (not holding or self._violation is not None) and not self._urgent:
                 count = self._receive_count
                 with trio.move_on_after(IDLE_GRACE):
                     await self._reader_grace.park()
@@ -381,7 +407,10 @@ class WebSocket:
                 if self._receiving or self._reader_busy or self._closed is not None:
                     continue
             holding = True
-            await self._read()
+            if self._violation is not None:
+                await self._fail_for_violation()
+            else:
+                await self._read()
 
     # -- writing and closing -------------------------------------------------------------
 

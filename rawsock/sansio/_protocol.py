@@ -95,6 +95,7 @@ class Protocol:
         self.close_initiated: tuple[int, str] | None = None
         #: The error that failed the connection, if one did.
         self.failure: RemoteProtocolError | None = None
+        self._violation: RemoteProtocolError | None = None  # parsing stopped here
 
     # -- receiving ---------------------------------------------------------------------
 
@@ -124,15 +125,17 @@ class Protocol:
         Events are collected for :meth:`events`; replies go to the outbox.
 
         Raises:
-            RemoteProtocolError: the peer broke the protocol. The connection is failed
-                (a close frame with ``error.code`` is in the outbox and the state is
-                CLOSED); events parsed before the error are still in :meth:`events`.
+            RemoteProtocolError: the peer broke the protocol. Parsing stops for good;
+                events parsed before the error are still in :meth:`events`. The caller
+                then fails the connection with :meth:`fail` (§7.1.7), typically once it
+                has handled those events, so that replies to messages that came before
+                the violation still go out before the close frame.
         """
         if not data:
             self._eof = True
             self.state = State.CLOSED
             return
-        if self.state is State.CLOSED:
+        if self.state is State.CLOSED or self._violation is not None:
             return
         parser = self._parser
         parser.feed(data)
@@ -145,7 +148,7 @@ class Protocol:
                 elif self._receive_control(piece.header.opcode, piece.data):
                     break  # the close frame: nothing after it is processed (§5.5.1)
         except RemoteProtocolError as error:
-            self.fail(error)
+            self._violation = error
             raise
 
     def events(self) -> list[Event]:
@@ -182,8 +185,8 @@ class Protocol:
     def fail(self, error: RemoteProtocolError) -> None:
         """Fail the connection (§7.1.7): send a close frame with ``error.code``, stop.
 
-        Called by :meth:`receive_data`; the I/O layer calls it too for errors it
-        detects itself.
+        Call it after :meth:`receive_data` raised ``error``, or for an error detected
+        outside the core. The state becomes CLOSED: nothing more is processed or sent.
         """
         if self.failure is None:
             self.failure = error

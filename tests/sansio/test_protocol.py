@@ -48,8 +48,11 @@ def close_payload(code: int, reason: bytes = b"") -> bytes:
 
 
 def feed_error(protocol: Protocol, data: bytes) -> RemoteProtocolError:
+    """Feed bytes that break the protocol, then fail the connection as the I/O layer does."""
     with pytest.raises(RemoteProtocolError) as info:
         protocol.receive_data(data)
+    assert protocol.state is State.OPEN  # failing is the caller's move
+    protocol.fail(info.value)
     return info.value
 
 
@@ -294,10 +297,22 @@ def test_nothing_is_processed_after_failure() -> None:
     assert s.events() == [] and s.data_to_send() == b""
 
 
-def test_events_before_the_error_are_kept() -> None:
+def test_events_before_the_error_are_kept_and_can_be_answered() -> None:
+    """Strict order: a reply to a message before a violation precedes the close frame."""
     s = server()
-    feed_error(s, masked(Opcode.TEXT, b"first") + masked(Opcode.TEXT, b"\xff"))
+    with pytest.raises(RemoteProtocolError) as info:
+        s.receive_data(
+            masked(Opcode.TEXT, b"first") + masked(Opcode.TEXT, b"\xff") + masked(Opcode.PING, b"")
+        )
     assert s.events() == [TextMessage("first")]
+    s.receive_data(masked(Opcode.TEXT, b"more"))  # parsing stopped for good
+    assert s.events() == []
+    s.send("echo: first")
+    s.fail(info.value)
+    assert s.data_to_send() == encode_frame(Opcode.TEXT, b"echo: first") + encode_frame(
+        Opcode.CLOSE, (1007).to_bytes(2, "big")
+    )
+    assert s.state is State.CLOSED and s.failure is info.value
 
 
 def test_eof_without_close_is_abnormal() -> None:
@@ -440,6 +455,7 @@ def test_random_bytes_raise_only_documented_errors(data: bytes, role: Role) -> N
         p.receive_data(data)
     except RemoteProtocolError as error:
         assert error.code in (1002, 1007, 1009)
+        p.fail(error)
         assert p.state is State.CLOSED
     p.events()
     p.data_to_send()

@@ -337,3 +337,33 @@ async def test_many_senders_never_interleave() -> None:
                 message = await server.receive()
                 assert isinstance(message, bytes) and len(message) == 100_000
                 assert message == bytes([message[0]]) * 100_000
+
+
+@pytest.mark.parametrize("delay", [0, 0.2])
+async def test_messages_before_a_violation_are_answered_before_the_close(delay: float) -> None:
+    """Autobahn 3.2 / 4.1.3 / 5.15: the echo precedes the 1002 close, whoever reads."""
+    with trio.fail_after(5):
+        client_stream, server_stream = trio.testing.memory_stream_pair()
+
+        async def echo(ws: rawsock.WebSocket) -> None:
+            await trio.sleep(delay)  # with a delay, the liveness reader reads first
+            async for message in ws:
+                await ws.send(message)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(rawsock.serve_stream, echo, server_stream)
+            handshake = rawsock.sansio.ClientHandshake("x", "/")
+            await client_stream.send_all(handshake.request_bytes())
+            while handshake.next_response() is None:
+                handshake.receive_data(await client_stream.receive_some())
+            await client_stream.send_all(
+                encode_frame(Opcode.TEXT, b"hello", mask_key=b"abcd")
+                + encode_frame(Opcode.TEXT, b"bad", rsv=0x20, mask_key=b"abcd")
+                + encode_frame(Opcode.PING, b"", mask_key=b"abcd")
+            )
+            received = handshake.trailing_data
+            while chunk := await client_stream.receive_some():
+                received += chunk
+            assert received == encode_frame(Opcode.TEXT, b"hello") + encode_frame(
+                Opcode.CLOSE, (1002).to_bytes(2, "big")
+            )
