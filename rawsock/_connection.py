@@ -129,8 +129,9 @@ class WebSocket:
         self._ping_count = 0
         self._reader_scope = trio.CancelScope()
         self._reader_task: trio.lowlevel.Task | None = None
-        if initial_data:
-            self._feed(initial_data)
+        # Bytes that came with the handshake are processed by the first read, which can
+        # also send the replies they call for (pongs, a close frame).
+        self._initial_data = bytes(initial_data)
         trio.lowlevel.spawn_system_task(
             self._liveness_reader, name=f"rawsock {protocol.role.value} reader"
         )
@@ -304,7 +305,11 @@ class WebSocket:
         self._reader_busy = True
         try:
             try:
-                data = await self._stream.receive_some(READ_SIZE)
+                if self._initial_data:
+                    data, self._initial_data = self._initial_data, b""
+                    await trio.lowlevel.checkpoint()
+                else:
+                    data = await self._stream.receive_some(READ_SIZE)
             except _TRANSPORT_ERRORS as error:
                 self._protocol.receive_data(b"")  # the transport is gone: as good as EOF
                 self._set_closed(error)

@@ -367,3 +367,45 @@ async def test_messages_before_a_violation_are_answered_before_the_close(delay: 
             assert received == encode_frame(Opcode.TEXT, b"hello") + encode_frame(
                 Opcode.CLOSE, (1002).to_bytes(2, "big")
             )
+
+
+async def test_frames_that_came_with_the_101_are_answered_at_once() -> None:
+    """A ping and a bad frame in the same read as the 101: pong, then close 1007."""
+    with trio.fail_after(5):
+        client_stream, server_stream = trio.testing.memory_stream_pair()
+
+        async def raw_server() -> bytes:
+            handshake = rawsock.sansio.ServerHandshake()
+            while (request := handshake.next_request()) is None:
+                handshake.receive_data(await server_stream.receive_some())
+            await server_stream.send_all(
+                handshake.accept(handshake.validate(request))
+                + encode_frame(Opcode.PING, b"hi")
+                + encode_frame(Opcode.TEXT, b"\xff")
+            )
+            received = b""
+            while len(received) < 8 + 8:  # masked pong "hi" + masked close 1007
+                received += await server_stream.receive_some()
+            return received
+
+        async with trio.open_nursery() as nursery:
+            result: list[bytes] = []
+            done = trio.Event()
+
+            async def run_server() -> None:
+                result.append(await raw_server())
+                done.set()
+
+            nursery.start_soon(run_server)
+            async with rawsock.connect("ws://x/", stream=client_stream, close_timeout=0.1) as ws:
+                await done.wait()  # the application never calls receive()
+                parser = rawsock.sansio.FrameParser(require_mask=True)
+                parser.feed(result[0])
+                pong, close = parser.next_piece(), parser.next_piece()
+                assert pong is not None and pong.header.opcode is Opcode.PONG
+                assert pong.data == b"hi"
+                assert close is not None and close.header.opcode is Opcode.CLOSE
+                assert close.data == (1007).to_bytes(2, "big")
+                with pytest.raises(rawsock.ConnectionClosed) as info:
+                    await ws.receive()
+                assert info.value.code == 1007
