@@ -12,6 +12,7 @@ from ._client import connect, parse_url
 from ._connection import WebSocket
 from ._server import Server, accept, serve, serve_stream
 from .sansio._close import CloseCode
+from .sansio._deflate import PerMessageDeflate
 from .sansio._errors import (
     ConnectionClosed,
     HandshakeError,
@@ -30,6 +31,7 @@ __all__ = [
     "HandshakeError",
     "HandshakeRejected",
     "LocalProtocolError",
+    "PerMessageDeflate",
     "ProtocolError",
     "RawsockError",
     "RemoteProtocolError",

@@ -12,6 +12,7 @@ import trio
 
 from ._connection import DEFAULT_CLOSE_TIMEOUT, DEFAULT_RECEIVE_BUFFER, READ_SIZE, WebSocket
 from .sansio._client_handshake import ClientHandshake
+from .sansio._deflate import DEFAULT_COMPRESSION, PerMessageDeflate
 from .sansio._errors import HandshakeError
 from .sansio._protocol import DEFAULT_MAX_MESSAGE_SIZE, Protocol, Role
 
@@ -71,6 +72,7 @@ async def connect(
     extra_headers: Sequence[tuple[str, str]] = (),
     ssl_context: ssl.SSLContext | None = None,
     stream: trio.abc.Stream | None = None,
+    compression: PerMessageDeflate | None = DEFAULT_COMPRESSION,
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     max_frame_size: int | None = None,
     receive_buffer: int = DEFAULT_RECEIVE_BUFFER,
@@ -93,6 +95,8 @@ async def connect(
         stream: an already connected ``trio.abc.Stream`` to run the connection over
             (the URL then only gives the Host header and path; no TLS is added). The
             connection owns it from then on and closes it, also when the handshake fails.
+        compression: permessage-deflate settings to offer (RFC 7692); ``None`` turns
+            compression off.
         max_message_size: largest message accepted (1009 beyond); ``None``: no limit.
         max_frame_size: largest frame accepted (1009 beyond); default: the message limit.
         receive_buffer: bytes of unconsumed messages held before reading stops.
@@ -113,9 +117,9 @@ async def connect(
         ssl_context=ssl_context,
         stream=stream,
         open_timeout=open_timeout,
-        protocol=Protocol(
-            Role.CLIENT, max_message_size=max_message_size, max_frame_size=max_frame_size
-        ),
+        compression=compression,
+        max_message_size=max_message_size,
+        max_frame_size=max_frame_size,
         close_timeout=close_timeout,
         receive_buffer=receive_buffer,
     )
@@ -133,12 +137,18 @@ async def _open(
     ssl_context: ssl.SSLContext | None,
     stream: trio.abc.Stream | None,
     open_timeout: float | None,
-    protocol: Protocol,
+    compression: PerMessageDeflate | None,
+    max_message_size: int | None,
+    max_frame_size: int | None,
     close_timeout: float,
     receive_buffer: int,
 ) -> WebSocket:
     handshake = ClientHandshake(
-        target.host_header, target.target, subprotocols=subprotocols, extra_headers=extra_headers
+        target.host_header,
+        target.target,
+        subprotocols=subprotocols,
+        extensions=compression.offer() if compression else None,
+        extra_headers=extra_headers,
     )
     try:
         with trio.fail_after(open_timeout if open_timeout is not None else float("inf")):
@@ -154,6 +164,7 @@ async def _open(
             await stream.send_all(handshake.request_bytes())
             while (response := handshake.next_response()) is None:
                 handshake.receive_data(await stream.receive_some(READ_SIZE))
+            agreed = compression.accept_response(response.extensions) if compression else None
     except trio.TooSlowError:
         if stream is not None:
             await trio.aclose_forcefully(stream)
@@ -168,6 +179,12 @@ async def _open(
         if stream is not None:
             await trio.aclose_forcefully(stream)
         raise
+    protocol = Protocol(
+        Role.CLIENT,
+        max_message_size=max_message_size,
+        max_frame_size=max_frame_size,
+        deflate=compression.codec(agreed, client=True) if compression and agreed else None,
+    )
     return WebSocket(
         stream,
         protocol,

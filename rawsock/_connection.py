@@ -202,10 +202,19 @@ class WebSocket:
                 raise StopAsyncIteration from None
             raise
 
-    async def send(self, message: str | bytes | bytearray | memoryview) -> None:
+    async def send(
+        self, message: str | bytes | bytearray | memoryview, *, compress: bool | None = None
+    ) -> None:
         """Send one message: a ``str`` as text, bytes-like as binary (§5.6).
 
         Waits while the transport cannot take more (the peer or network is slow).
+
+        Args:
+            message: the message.
+            compress: with permessage-deflate negotiated, ``False`` sends this message
+                uncompressed (for data that is already compressed) and ``True``
+                compresses it whatever its size; by default messages of at least the
+                ``threshold`` are compressed.
 
         Raises:
             ConnectionClosed: the connection is closed or closing.
@@ -214,7 +223,7 @@ class WebSocket:
             if self._protocol.state is not State.OPEN:
                 raise self._closed_error()
             await trio.lowlevel.checkpoint_if_cancelled()
-            self._protocol.send(message)
+            self._protocol.send(message, compress=compress)
             await self._write(self._protocol.data_to_send())
 
     async def ping(self, payload: bytes | None = None) -> float:
@@ -303,6 +312,7 @@ class WebSocket:
     async def _read(self) -> None:
         """Read once from the stream and process what arrived (holds the read baton)."""
         self._reader_busy = True
+        data: bytes | bytearray
         try:
             try:
                 if self._initial_data:

@@ -17,6 +17,7 @@ from typing import Any
 import trio
 
 from ._connection import DEFAULT_CLOSE_TIMEOUT, DEFAULT_RECEIVE_BUFFER, READ_SIZE, WebSocket
+from .sansio._deflate import DEFAULT_COMPRESSION, PerMessageDeflate
 from .sansio._errors import ConnectionClosed, HandshakeError
 from .sansio._handshake import ServerHandshake
 from .sansio._protocol import DEFAULT_MAX_MESSAGE_SIZE, Protocol, Role
@@ -52,6 +53,7 @@ async def accept(
     *,
     subprotocols: Sequence[str] = (),
     extra_headers: Sequence[tuple[str, str]] = (),
+    compression: PerMessageDeflate | None = DEFAULT_COMPRESSION,
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     max_frame_size: int | None = None,
     receive_buffer: int = DEFAULT_RECEIVE_BUFFER,
@@ -68,6 +70,8 @@ async def accept(
         subprotocols: subprotocols we support, in order of preference; the first one
             the client also offers is selected (§4.2.2 item 4).
         extra_headers: more headers for the 101 response.
+        compression: permessage-deflate settings (RFC 7692), used when the client
+            offers it; ``None`` turns compression off.
         max_message_size: largest message accepted (1009 beyond); ``None``: no limit.
         max_frame_size: largest frame accepted (1009 beyond); default: the message limit.
         receive_buffer: bytes of unconsumed messages held before reading stops.
@@ -96,8 +100,12 @@ async def accept(
                     handshake.receive_data(await stream.receive_some(READ_SIZE))
                 request = handshake.validate(request)
                 subprotocol = next((p for p in subprotocols if p in request.subprotocols), None)
+                agreed = compression.accept_offer(request.extensions) if compression else None
                 response = handshake.accept(
-                    request, subprotocol=subprotocol, extra_headers=extra_headers
+                    request,
+                    subprotocol=subprotocol,
+                    extensions=agreed[0] if agreed else None,
+                    extra_headers=extra_headers,
                 )
                 await stream.send_all(response)
             except HandshakeError as error:
@@ -113,7 +121,10 @@ async def accept(
         await trio.aclose_forcefully(stream)
         raise
     protocol = Protocol(
-        Role.SERVER, max_message_size=max_message_size, max_frame_size=max_frame_size
+        Role.SERVER,
+        max_message_size=max_message_size,
+        max_frame_size=max_frame_size,
+        deflate=compression.codec(agreed[1], client=False) if compression and agreed else None,
     )
     return WebSocket(
         stream,

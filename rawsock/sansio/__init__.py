@@ -6,6 +6,7 @@ into events and calls into bytes, and the Trio layer (``rawsock``) moves the byt
 
 from ._client_handshake import ClientHandshake
 from ._close import CloseCode, decode_close_payload, encode_close_payload
+from ._deflate import DeflateCodec, DeflateParameters, PerMessageDeflate
 from ._errors import (
     ConnectionClosed,
     HandshakeError,
@@ -29,6 +30,8 @@ __all__ = [
     "CloseCode",
     "CloseReceived",
     "ConnectionClosed",
+    "DeflateCodec",
+    "DeflateParameters",
     "Event",
     "FrameParser",
     "HandshakeError",
@@ -36,6 +39,7 @@ __all__ = [
     "Headers",
     "LocalProtocolError",
     "Opcode",
+    "PerMessageDeflate",
     "Ping",
     "Pong",
     "Protocol",

@@ -8,14 +8,21 @@ the protocol. It checks:
   only outside one (§5.4) -> 1002;
 - the message size against ``max_message_size`` using each frame's header, before its
   payload is buffered (§10.4) -> 1009;
-- text as UTF-8, piece by piece, failing at the first invalid byte (§8.1) -> 1007.
+- text as UTF-8, piece by piece, failing at the first invalid byte (§8.1) -> 1007;
+- with permessage-deflate (RFC 7692 §6): RSV1 only on the first frame of a message
+  (1002 on a continuation), compressed payloads inflated piece by piece with the output
+  bounded by what is left of ``max_message_size`` (1009), corrupt data -> 1007.
+
+For a compressed message, the limit applies to the decompressed size; the wire size of
+each frame is still bounded by the frame limit of the parser.
 """
 
 from __future__ import annotations
 
+from ._deflate import DeflateCodec
 from ._errors import RemoteProtocolError
 from ._events import BinaryMessage, TextMessage
-from ._frames import Opcode, Piece
+from ._frames import RSV1, Opcode, Piece
 from ._utf8 import Utf8Decoder
 
 __all__ = ["MessageAssembler"]
@@ -26,12 +33,24 @@ class MessageAssembler:
 
     Args:
         max_message_size: largest message payload accepted, or ``None`` for no limit.
+        deflate: the permessage-deflate codec, when the extension was negotiated.
     """
 
-    __slots__ = ("_chunks", "_decoder", "_max_size", "_opcode", "_size", "_texts")
+    __slots__ = (
+        "_chunks",
+        "_compressed",
+        "_decoder",
+        "_deflate",
+        "_max_size",
+        "_opcode",
+        "_size",
+        "_texts",
+    )
 
-    def __init__(self, max_message_size: int | None) -> None:
+    def __init__(self, max_message_size: int | None, deflate: DeflateCodec | None = None) -> None:
         self._max_size = max_message_size
+        self._deflate = deflate
+        self._compressed = False  # the message in progress is compressed
         self._opcode: Opcode | None = None  # type of the message in progress
         self._chunks: list[bytes] = []  # binary message in progress
         self._texts: list[str] = []  # text message in progress, already decoded
@@ -56,12 +75,15 @@ class MessageAssembler:
         """
         header = piece.header
         if piece.first:
-            self._start_frame(header.opcode, header.length)
+            self._start_frame(header.opcode, header.length, header.rsv)
+        final = piece.last and header.fin
+        data = piece.data
+        if self._compressed:
+            data = self._inflate(data, final)
         if self._opcode is Opcode.TEXT:
             decoder = self._decoder
             assert decoder is not None
-            final = piece.last and header.fin
-            text = decoder.decode(piece.data, final)
+            text = decoder.decode(data, final)
             if text:
                 self._texts.append(text)
             if not final:
@@ -72,9 +94,9 @@ class MessageAssembler:
             )
             self._texts = []
         else:
-            if piece.data:
-                self._chunks.append(piece.data)
-            if not (piece.last and header.fin):
+            if data:
+                self._chunks.append(data)
+            if not final:
                 return None
             chunks = self._chunks
             message = BinaryMessage(chunks[0] if len(chunks) == 1 else b"".join(chunks))
@@ -84,17 +106,30 @@ class MessageAssembler:
         self._decoder = None
         return message
 
-    def _start_frame(self, opcode: Opcode, length: int) -> None:
+    def _inflate(self, data: bytes, final: bool) -> bytes:
+        deflate = self._deflate
+        assert deflate is not None
+        limit = None if self._max_size is None else self._max_size - self._size
+        data = deflate.decompress(data, final, limit)
+        self._size += len(data)
+        return data
+
+    def _start_frame(self, opcode: Opcode, length: int, rsv: int) -> None:
         if opcode is Opcode.CONTINUATION:
             if self._opcode is None:
                 raise RemoteProtocolError("continuation frame without a message to continue")
+            if rsv & RSV1:
+                raise RemoteProtocolError("RSV1 set on a continuation frame")
         elif self._opcode is not None:
             raise RemoteProtocolError("new data frame inside a fragmented message")
         else:
             self._opcode = opcode
             self._size = 0
+            self._compressed = bool(rsv & RSV1)  # the parser allows RSV1 only with deflate
             if opcode is Opcode.TEXT:
                 self._decoder = Utf8Decoder()
+        if self._compressed:
+            return  # the limit applies to the decompressed size (see _inflate)
         size = self._size + length
         if self._max_size is not None and size > self._max_size:
             raise RemoteProtocolError(

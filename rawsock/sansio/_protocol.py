@@ -28,9 +28,10 @@ from collections.abc import Callable
 
 from ._assembler import MessageAssembler
 from ._close import decode_close_payload, encode_close_payload
+from ._deflate import DeflateCodec
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._events import CloseReceived, Event, Ping, Pong
-from ._frames import FrameParser, Opcode, encode_frame
+from ._frames import RSV1, FrameParser, Opcode, encode_frame
 
 __all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Protocol", "Role", "State"]
 
@@ -64,6 +65,8 @@ class Protocol:
             the same as ``max_message_size``.
         random_bytes: source of masking keys for a client (§5.3: "freshly and randomly
             generated"); tests pass a deterministic one.
+        deflate: the permessage-deflate codec if the handshake negotiated it (RFC 7692);
+            it claims the RSV1 bit.
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class Protocol:
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
         max_frame_size: int | None = None,
         random_bytes: Callable[[int], bytes] = os.urandom,
+        deflate: DeflateCodec | None = None,
     ) -> None:
         self.role = role
         self.state = State.OPEN
@@ -81,8 +85,11 @@ class Protocol:
         self._parser = FrameParser(
             require_mask=role is Role.SERVER,
             max_frame_size=max_message_size if max_frame_size is None else max_frame_size,
+            allowed_rsv=RSV1 if deflate is not None else 0,
         )
-        self._assembler = MessageAssembler(max_message_size)
+        self._assembler = MessageAssembler(max_message_size, deflate)
+        self.deflate = deflate
+        self._sending_compressed = False
         self._events: list[Event] = []
         self._outbox: list[bytes] = []
         self._sending_opcode: Opcode | None = None  # a fragmented message being sent
@@ -145,6 +152,8 @@ class Protocol:
                     message = self._assembler.receive(piece)
                     if message is not None:
                         self._events.append(message)
+                elif piece.header.rsv:
+                    raise RemoteProtocolError("reserved bit set on a control frame")
                 elif self._receive_control(piece.header.opcode, piece.data):
                     break  # the close frame: nothing after it is processed (§5.5.1)
         except RemoteProtocolError as error:
@@ -198,12 +207,23 @@ class Protocol:
 
     # -- sending -----------------------------------------------------------------------
 
-    def send(self, data: str | bytes | bytearray | memoryview, *, fin: bool = True) -> None:
+    def send(
+        self,
+        data: str | bytes | bytearray | memoryview,
+        *,
+        fin: bool = True,
+        compress: bool | None = None,
+    ) -> None:
         """Queue a message, or one fragment of a message (§5.4).
 
         A ``str`` is sent as text, ``bytes`` (or ``bytearray``/``memoryview``) as binary.
         With ``fin=False`` the message continues with further ``send`` calls of the same
         type until one with ``fin=True``.
+
+        With permessage-deflate negotiated, a message is compressed when ``compress`` is
+        true, or, by default (``None``), when its first fragment is at least the codec's
+        ``threshold`` bytes long (RFC 7692 §6: RSV1 on the first frame only). Without
+        the extension, ``compress`` is ignored.
 
         Raises:
             LocalProtocolError: the connection is no longer OPEN, or a fragment's type
@@ -217,14 +237,24 @@ class Protocol:
         else:
             payload = bytes(data)
             opcode = Opcode.BINARY
+        rsv = 0
         if self._sending_opcode is not None:
             if opcode is not self._sending_opcode:
                 raise LocalProtocolError("fragment type differs from its message's type")
             frame_opcode = Opcode.CONTINUATION
         else:
             frame_opcode = opcode
+            deflate = self.deflate
+            self._sending_compressed = deflate is not None and (
+                compress if compress is not None else len(payload) >= deflate.threshold
+            )
+            if self._sending_compressed:
+                rsv = RSV1
+        if self._sending_compressed:
+            assert self.deflate is not None
+            payload = self.deflate.compress(payload, fin)
         self._sending_opcode = None if fin else opcode
-        self._outbox.append(self._frame(frame_opcode, payload, fin))
+        self._outbox.append(self._frame(frame_opcode, payload, fin, rsv))
 
     def send_ping(self, payload: bytes = b"") -> None:
         """Queue a ping (§5.5.2); the payload is at most 125 bytes."""
@@ -268,7 +298,7 @@ class Protocol:
             raise LocalProtocolError(f"cannot send {opcode.name} in state {self.state.name}")
         self._outbox.append(self._frame(opcode, payload))
 
-    def _frame(self, opcode: Opcode, payload: bytes, fin: bool = True) -> bytes:
+    def _frame(self, opcode: Opcode, payload: bytes, fin: bool = True, rsv: int = 0) -> bytes:
         mask_key = self._random_bytes(4) if self._client else None
-        return encode_frame(opcode, payload, fin=fin, mask_key=mask_key)
+        return encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=mask_key)
 

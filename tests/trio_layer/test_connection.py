@@ -164,7 +164,8 @@ async def test_unread_data_is_bounded_and_nothing_is_lost() -> None:
     budget = 256 * 1024
     count = 800  # 50 MiB of 64 KiB messages: far more than the socket buffers hold
     with trio.fail_after(30):
-        async with tcp_pair(server_options={"receive_buffer": budget}) as (server, client):
+        options = {"receive_buffer": budget, "compression": None}  # keep the bytes on the wire
+        async with tcp_pair(server_options=options) as (server, client):
             sent = 0
             async with trio.open_nursery() as nursery:
 
