@@ -10,7 +10,14 @@ from urllib.parse import urlsplit
 
 import trio
 
-from ._connection import DEFAULT_CLOSE_TIMEOUT, DEFAULT_RECEIVE_BUFFER, READ_SIZE, WebSocket
+from ._connection import (
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_PING_INTERVAL,
+    DEFAULT_PING_TIMEOUT,
+    DEFAULT_RECEIVE_BUFFER,
+    READ_SIZE,
+    WebSocket,
+)
 from .sansio._client_handshake import ClientHandshake
 from .sansio._deflate import DEFAULT_COMPRESSION, PerMessageDeflate
 from .sansio._errors import HandshakeError
@@ -78,6 +85,8 @@ async def connect(
     receive_buffer: int = DEFAULT_RECEIVE_BUFFER,
     open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+    ping_interval: float | None = DEFAULT_PING_INTERVAL,
+    ping_timeout: float | None = DEFAULT_PING_TIMEOUT,
 ) -> AsyncIterator[WebSocket]:
     """Open a WebSocket connection; closes it when the block exits.
 
@@ -102,6 +111,9 @@ async def connect(
         receive_buffer: bytes of unconsumed messages held before reading stops.
         open_timeout: seconds for connecting and the opening handshake; ``None``: none.
         close_timeout: seconds to wait for the closing handshake.
+        ping_interval: seconds between keepalive pings; ``None`` turns keepalive off.
+        ping_timeout: seconds to wait for a keepalive pong before closing with 1011;
+            ``None``: wait forever.
 
     Raises:
         ValueError: the URL is not a valid WebSocket URL.
@@ -122,6 +134,8 @@ async def connect(
         max_frame_size=max_frame_size,
         close_timeout=close_timeout,
         receive_buffer=receive_buffer,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
     )
     try:
         yield ws
@@ -142,6 +156,8 @@ async def _open(
     max_frame_size: int | None,
     close_timeout: float,
     receive_buffer: int,
+    ping_interval: float | None,
+    ping_timeout: float | None,
 ) -> WebSocket:
     handshake = ClientHandshake(
         target.host_header,
@@ -194,5 +210,7 @@ async def _open(
         subprotocol=response.subprotocol,
         close_timeout=close_timeout,
         receive_buffer=receive_buffer,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
         initial_data=handshake.trailing_data,
     )

@@ -44,6 +44,7 @@ from .sansio._close import encode_close_payload
 from .sansio._errors import NORMAL_CLOSE_CODES, ConnectionClosed, RemoteProtocolError
 from .sansio._events import BinaryMessage, Pong, TextMessage
 from .sansio._headers import Headers
+from ._keepalive import keep_alive
 from .sansio._protocol import Protocol, Role, State
 
 __all__ = ["DEFAULT_CLOSE_TIMEOUT", "DEFAULT_RECEIVE_BUFFER", "WebSocket"]
@@ -57,6 +58,9 @@ DEFAULT_RECEIVE_BUFFER = 1024 * 1024
 READ_SIZE = 64 * 1024
 #: Seconds without a task in ``receive()`` before the liveness reader starts reading.
 IDLE_GRACE = 0.05
+#: Keepalive: seconds between pings, and seconds to wait for the pong (see _keepalive.py).
+DEFAULT_PING_INTERVAL = 20.0
+DEFAULT_PING_TIMEOUT = 20.0
 
 _TRANSPORT_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError)
 _PING_PAYLOAD = struct.Struct("!Q")
@@ -66,9 +70,10 @@ _T = TypeVar("_T")
 class _PendingPing:
     """A ping waiting for its pong."""
 
-    __slots__ = ("answered", "round_trip", "sent_at")
+    __slots__ = ("answered", "payload", "round_trip", "sent_at")
 
-    def __init__(self, sent_at: float) -> None:
+    def __init__(self, payload: bytes, sent_at: float) -> None:
+        self.payload = payload
         self.sent_at = sent_at
         self.answered = trio.Event()
         self.round_trip: float | None = None
@@ -99,6 +104,8 @@ class WebSocket:
         subprotocol: str | None,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         receive_buffer: int = DEFAULT_RECEIVE_BUFFER,
+        ping_interval: float | None = DEFAULT_PING_INTERVAL,
+        ping_timeout: float | None = DEFAULT_PING_TIMEOUT,
         initial_data: bytes = b"",
     ) -> None:
         self.path = path
@@ -129,12 +136,19 @@ class WebSocket:
         self._ping_count = 0
         self._reader_scope = trio.CancelScope()
         self._reader_task: trio.lowlevel.Task | None = None
+        self._keepalive_scope = trio.CancelScope()
+        self._paused_total = 0.0  # seconds the reader stopped because the budget was full
+        self._paused_since: float | None = None
         # Bytes that came with the handshake are processed by the first read, which can
         # also send the replies they call for (pongs, a close frame).
         self._initial_data = bytes(initial_data)
         trio.lowlevel.spawn_system_task(
             self._liveness_reader, name=f"rawsock {protocol.role.value} reader"
         )
+        if ping_interval is not None:
+            trio.lowlevel.spawn_system_task(
+                keep_alive, self, ping_interval, ping_timeout, name="rawsock keepalive"
+            )
 
     # -- public API --------------------------------------------------------------------
 
@@ -242,6 +256,19 @@ class WebSocket:
             ConnectionClosed: the connection closed before the pong arrived.
             ValueError: a ping with the same payload is already waiting.
         """
+        pending = await self._send_ping(payload)
+        self._urgent += 1
+        self._reader_grace.unpark_all()
+        try:
+            await pending.answered.wait()
+        finally:
+            self._urgent -= 1
+            self._pings.pop(pending.payload, None)
+        if pending.round_trip is None:  # woken by the connection closing, not by a pong
+            raise self._closed_error()
+        return pending.round_trip
+
+    async def _send_ping(self, payload: bytes | None) -> _PendingPing:
         if payload is None:
             self._ping_count += 1
             payload = _PING_PAYLOAD.pack(self._ping_count)
@@ -253,18 +280,24 @@ class WebSocket:
                 raise self._closed_error()
             await trio.lowlevel.checkpoint_if_cancelled()
             self._protocol.send_ping(payload)
-            pending = self._pings[payload] = _PendingPing(trio.current_time())
+            pending = self._pings[payload] = _PendingPing(payload, trio.current_time())
             await self._write(self._protocol.data_to_send())
-        self._urgent += 1
-        self._reader_grace.unpark_all()
-        try:
-            await pending.answered.wait()
-        finally:
-            self._urgent -= 1
-            self._pings.pop(payload, None)
-        if pending.round_trip is None:  # woken by the connection closing, not by a pong
-            raise self._closed_error()
-        return pending.round_trip
+        return pending
+
+    def _paused_time(self) -> float:
+        """Seconds so far that reading stopped because unconsumed messages filled the budget."""
+        since = self._paused_since
+        return self._paused_total + (0.0 if since is None else trio.current_time() - since)
+
+    async def _fail(self, error: RemoteProtocolError, timeout: float) -> None:
+        """Fail the connection for a reason found outside the core (keepalive, ...)."""
+        if self._closed is not None:
+            return
+        self._protocol.fail(error)
+        self._set_closed(error)
+        with trio.move_on_after(timeout):
+            await self._flush_replies()
+        await self._abort_transport()
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection: closing handshake (§7.1.2), then the transport.
@@ -404,14 +437,21 @@ class WebSocket:
         # received yet, so read at once (the first receive() waits for one read at most).
         holding = True
         while self._closed is None:
-            if (
-                self._receiving
-                or self._reader_busy
-                or (self._violation is not None and self._messages)
-                or (self._queued >= self._receive_buffer and not self._urgent)
-            ):
+            if self._receiving or self._reader_busy or (self._violation and self._messages):
                 holding = False
                 await self._reader_idle.park()
+                continue
+            if self._queued >= self._receive_buffer:
+                # Budget full: stop reading (TCP backpressure) until receive() makes room.
+                # The keepalive does not count this time: a pong may be stuck behind the
+                # data we are not reading, and that is our doing, not the peer's.
+                holding = False
+                self._paused_since = trio.current_time()
+                try:
+                    await self._reader_idle.park()
+                finally:
+                    self._paused_total += trio.current_time() - self._paused_since
+                    self._paused_since = None
                 continue
             if (not holding or self._violation is not None) and not self._urgent:
                 count = self._receive_count
@@ -492,6 +532,7 @@ class WebSocket:
         closed = ConnectionClosed(code, reason, ok=ok)
         closed.__cause__ = cause or protocol.failure
         self._closed = closed
+        self._keepalive_scope.cancel()
         for pending in self._pings.values():
             pending.answered.set()
         for lot in (self._read_done, self._reader_idle, self._reader_grace):

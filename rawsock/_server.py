@@ -16,7 +16,14 @@ from typing import Any
 
 import trio
 
-from ._connection import DEFAULT_CLOSE_TIMEOUT, DEFAULT_RECEIVE_BUFFER, READ_SIZE, WebSocket
+from ._connection import (
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_PING_INTERVAL,
+    DEFAULT_PING_TIMEOUT,
+    DEFAULT_RECEIVE_BUFFER,
+    READ_SIZE,
+    WebSocket,
+)
 from .sansio._deflate import DEFAULT_COMPRESSION, PerMessageDeflate
 from .sansio._errors import ConnectionClosed, HandshakeError
 from .sansio._handshake import ServerHandshake
@@ -59,6 +66,8 @@ async def accept(
     receive_buffer: int = DEFAULT_RECEIVE_BUFFER,
     open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+    ping_interval: float | None = DEFAULT_PING_INTERVAL,
+    ping_timeout: float | None = DEFAULT_PING_TIMEOUT,
     max_request_line: int = 8192,
     max_header_size: int = 16384,
     max_headers: int = 128,
@@ -77,6 +86,9 @@ async def accept(
         receive_buffer: bytes of unconsumed messages held before reading stops.
         open_timeout: seconds the client has to send its request; ``None``: no limit.
         close_timeout: seconds to wait for the closing handshake.
+        ping_interval: seconds between keepalive pings; ``None`` turns keepalive off.
+        ping_timeout: seconds to wait for a keepalive pong before closing with 1011;
+            ``None``: wait forever.
         max_request_line: longest request line accepted (414 beyond).
         max_header_size: largest request head accepted (431 beyond).
         max_headers: most header lines accepted (431 beyond).
@@ -135,6 +147,8 @@ async def accept(
         subprotocol=subprotocol,
         close_timeout=close_timeout,
         receive_buffer=receive_buffer,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
         initial_data=handshake.trailing_data,
     )
 
