@@ -40,11 +40,11 @@ from typing import TypeVar
 
 import trio
 
+from ._keepalive import keep_alive
 from .sansio._close import encode_close_payload
 from .sansio._errors import NORMAL_CLOSE_CODES, ConnectionClosed, RemoteProtocolError
 from .sansio._events import BinaryMessage, Pong, TextMessage
 from .sansio._headers import Headers
-from ._keepalive import keep_alive
 from .sansio._protocol import Protocol, Role, State
 
 __all__ = ["DEFAULT_CLOSE_TIMEOUT", "DEFAULT_RECEIVE_BUFFER", "WebSocket"]
@@ -289,13 +289,13 @@ class WebSocket:
         since = self._paused_since
         return self._paused_total + (0.0 if since is None else trio.current_time() - since)
 
-    async def _fail(self, error: RemoteProtocolError, timeout: float) -> None:
+    async def _fail(self, error: RemoteProtocolError, flush_limit: float) -> None:
         """Fail the connection for a reason found outside the core (keepalive, ...)."""
         if self._closed is not None:
             return
         self._protocol.fail(error)
         self._set_closed(error)
-        with trio.move_on_after(timeout):
+        with trio.move_on_after(flush_limit):
             await self._flush_replies()
         await self._abort_transport()
 

@@ -26,39 +26,40 @@ if TYPE_CHECKING:
 __all__ = ["keep_alive"]
 
 
-async def keep_alive(ws: WebSocket, interval: float, timeout: float | None) -> None:
+async def keep_alive(ws: WebSocket, interval: float, pong_limit: float | None) -> None:
     """Run the keepalive of ``ws`` until the connection closes (a system task)."""
     with ws._keepalive_scope:
         try:
             while True:
                 await trio.sleep(interval)
-                with trio.move_on_after(float("inf") if timeout is None else timeout) as scope:
+                limit = float("inf") if pong_limit is None else pong_limit
+                with trio.move_on_after(limit) as scope:
                     pending = await ws._send_ping(None)
                 if scope.cancelled_caught:  # the peer has not read anything for `timeout`
                     error = RemoteProtocolError("keepalive ping could not be sent", 1011)
-                    await ws._fail(error, timeout=0)
+                    await ws._fail(error, flush_limit=0)
                     return
-                if timeout is None:
+                if pong_limit is None:
                     await pending.answered.wait()
                     continue
-                if pending.answered.is_set() or await _wait_for_pong(ws, pending, timeout):
+                if pending.answered.is_set() or await _wait_for_pong(ws, pending, pong_limit):
                     if pending.round_trip is not None:
                         ws.latency = pending.round_trip
                     continue
                 error = RemoteProtocolError("keepalive ping timeout: no pong", 1011)
-                await ws._fail(error, timeout=min(timeout, 1.0))
+                await ws._fail(error, flush_limit=min(pong_limit, 1.0))
                 return
         except (ConnectionClosed, ValueError):
             return  # closed while sending, or (ValueError) a user ping took the payload
 
 
-async def _wait_for_pong(ws: WebSocket, pending: _PendingPing, timeout: float) -> bool:
-    """Wait for ``pending`` to be answered within ``timeout`` of unpaused time."""
+async def _wait_for_pong(ws: WebSocket, pending: _PendingPing, limit: float) -> bool:
+    """Wait for ``pending`` to be answered within ``limit`` seconds of unpaused time."""
     answered = pending.answered
     ws._urgent += 1
     ws._reader_grace.unpark_all()
     try:
-        deadline = trio.current_time() + timeout
+        deadline = trio.current_time() + limit
         paused = ws._paused_time()
         while True:
             with trio.move_on_at(deadline):
