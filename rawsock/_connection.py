@@ -295,9 +295,11 @@ class WebSocket:
             return
         self._protocol.fail(error)
         self._set_closed(error)
-        with trio.move_on_after(flush_limit):
-            await self._flush_replies()
-        await self._abort_transport()
+        try:
+            with trio.move_on_after(flush_limit):
+                await self._flush_replies()  # the close frame, if the peer still reads
+        finally:
+            await self._abort_transport()
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection: closing handshake (§7.1.2), then the transport.

@@ -1,0 +1,106 @@
+"""Keepalive: dead peers are closed with 1011; a peer stuck behind our unread data is not."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+import rawsock
+
+
+async def _raw_server_that_never_answers(stream: trio.abc.Stream) -> None:
+    """Completes the handshake, then reads everything and answers nothing."""
+    handshake = rawsock.sansio.ServerHandshake()
+    while (request := handshake.next_request()) is None:
+        handshake.receive_data(await stream.receive_some())
+    await stream.send_all(handshake.accept(handshake.validate(request)))
+    try:
+        while await stream.receive_some():
+            pass
+    except (trio.ClosedResourceError, trio.BrokenResourceError):
+        pass
+
+
+async def test_dead_peer_is_closed_with_1011_within_interval_plus_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_raw_server_that_never_answers, server_stream)
+        options = {"ping_interval": 5.0, "ping_timeout": 3.0, "close_timeout": 1.0}
+        async with rawsock.connect("ws://x/", stream=client_stream, **options) as ws:
+            started = trio.current_time()
+            with pytest.raises(rawsock.ConnectionClosed) as info:
+                await ws.receive()
+            elapsed = trio.current_time() - started
+            assert info.value.code == 1011 and not info.value.ok
+            assert 8 <= elapsed <= 8 + 1.5  # interval + timeout (+ the close frame's flush)
+        nursery.cancel_scope.cancel()
+
+
+async def test_live_peer_keeps_the_connection_and_latency_is_measured(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+
+    async def server() -> None:
+        ws = await rawsock.accept(server_stream, ping_interval=None)
+        async for message in ws:
+            await ws.send(message)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server)
+        options = {"ping_interval": 2.0, "ping_timeout": 2.0}
+        async with rawsock.connect("ws://x/", stream=client_stream, **options) as ws:
+            await trio.sleep(60)  # thirty keepalive rounds while the application idles
+            assert ws.closed is False and ws.latency is not None
+            await ws.send("still here")
+            assert await ws.receive() == "still here"
+
+
+async def test_pong_behind_unread_data_does_not_close_a_live_peer(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Our budget is full, so we stop reading; the pong waits behind the data. Not dead."""
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    message = b"x" * 16 * 1024
+    count = 200
+
+    async def flooding_server() -> None:
+        ws = await rawsock.accept(server_stream, ping_interval=None, compression=None)
+        for _ in range(count):
+            await ws.send(message)
+        async for _ in ws:  # answers pings meanwhile; ends when the client closes
+            pass
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(flooding_server)
+        options = {
+            "ping_interval": 1.0,
+            "ping_timeout": 1.0,
+            "receive_buffer": 64 * 1024,
+            "compression": None,
+        }
+        async with rawsock.connect("ws://x/", stream=client_stream, **options) as ws:
+            await trio.sleep(30)  # the application does not receive for a while
+            assert ws.closed is False
+            assert ws._queued <= 64 * 1024 + len(message)
+            for _ in range(count):
+                assert await ws.receive() == message
+            await trio.sleep(5)
+            assert ws.closed is False
+
+
+async def test_keepalive_off() -> None:
+    with trio.fail_after(5):
+        client_stream, server_stream = trio.testing.memory_stream_pair()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_raw_server_that_never_answers, server_stream)
+            async with rawsock.connect(
+                "ws://x/", stream=client_stream, ping_interval=None, close_timeout=0.1
+            ) as ws:
+                with trio.move_on_after(0.5):
+                    await ws.receive()
+                assert not ws.closed
+            nursery.cancel_scope.cancel()
