@@ -196,21 +196,22 @@ class FrameParser:
         return Piece(header, data, first, last)
 
     def _take(self, header: FrameHeader, count: int, offset: int) -> bytes:
-        """Remove ``count`` payload bytes from the buffer and unmask them."""
+        """Remove ``count`` payload bytes from the buffer and unmask them (one copy)."""
         buffer = self._buffer
-        if count == len(buffer):
-            data = bytes(buffer)
-            buffer.clear()
-        else:
-            data = bytes(buffer[:count])
-            del buffer[:count]
         key = header.mask_key
         if key is None:
-            return data
-        shift = offset & 3
-        if shift:
-            key = key[shift:] + key[:shift]
-        return apply_mask(data, key)
+            data = bytes(buffer) if count == len(buffer) else bytes(buffer[:count])
+        else:
+            shift = offset & 3
+            if shift:
+                key = key[shift:] + key[:shift]
+            with memoryview(buffer) as view, view[:count] as payload:
+                data = apply_mask(payload, key)
+        if count == len(buffer):
+            buffer.clear()
+        else:
+            del buffer[:count]
+        return data
 
     def _parse_header(self) -> FrameHeader | None:
         buffer = self._buffer
