@@ -41,6 +41,7 @@ from typing import TypeVar
 import trio
 
 from ._keepalive import keep_alive
+from ._write_lock import WriteLock
 from .sansio._close import encode_close_payload
 from .sansio._errors import NORMAL_CLOSE_CODES, ConnectionClosed, RemoteProtocolError
 from .sansio._events import BinaryMessage, Pong, TextMessage
@@ -54,8 +55,10 @@ __all__ = ["DEFAULT_CLOSE_TIMEOUT", "DEFAULT_RECEIVE_BUFFER", "WebSocket"]
 DEFAULT_CLOSE_TIMEOUT = 10.0
 #: Bytes of received, unconsumed messages after which the liveness reader stops reading.
 DEFAULT_RECEIVE_BUFFER = 1024 * 1024
-#: Bytes asked of the stream per read.
+#: Bytes asked of the stream per read; doubled while reads come back full, up to
+#: ``MAX_READ_SIZE``, so large messages take fewer reads (and small ones small buffers).
 READ_SIZE = 64 * 1024
+MAX_READ_SIZE = 256 * 1024
 #: Seconds without a task in ``receive()`` before the liveness reader starts reading.
 IDLE_GRACE = 0.05
 #: Keepalive: seconds between pings, and seconds to wait for the pong (see _keepalive.py).
@@ -124,7 +127,8 @@ class WebSocket:
         self._closing = False  # aclose() has started: received data is discarded
         self._violation: RemoteProtocolError | None = None  # to fail with, once drained
         self._transport_closed = False
-        self._send_lock = trio.StrictFIFOLock()
+        self._send_lock = WriteLock()
+        self._read_size = READ_SIZE
         self._receiving = False
         self._receive_count = 0
         self._reader_busy = False
@@ -233,12 +237,15 @@ class WebSocket:
         Raises:
             ConnectionClosed: the connection is closed or closing.
         """
-        async with self._send_lock:
+        lock = self._send_lock
+        await lock.acquire()
+        try:
             if self._protocol.state is not State.OPEN:
                 raise self._closed_error()
-            await trio.lowlevel.checkpoint_if_cancelled()
             self._protocol.send(message, compress=compress)
             await self._write(self._protocol.data_to_send())
+        finally:
+            lock.release()
 
     async def ping(self, payload: bytes | None = None) -> float:
         """Send a ping (§5.5.2) and wait for the matching pong.
@@ -354,7 +361,12 @@ class WebSocket:
                     data, self._initial_data = self._initial_data, b""
                     await trio.lowlevel.checkpoint()
                 else:
-                    data = await self._stream.receive_some(READ_SIZE)
+                    size = self._read_size
+                    data = await self._stream.receive_some(size)
+                    if len(data) == size:
+                        self._read_size = min(size * 2, MAX_READ_SIZE)
+                    elif size != READ_SIZE:
+                        self._read_size = READ_SIZE
             except _TRANSPORT_ERRORS as error:
                 self._protocol.receive_data(b"")  # the transport is gone: as good as EOF
                 self._set_closed(error)
