@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from functools import partial
@@ -63,7 +62,8 @@ async def serve(mode: str, port: int) -> None:
 
 async def measure(mode: str, connections: int, messages: int, size: int) -> dict[str, float]:
     port = 20000 + os.getpid() % 20000
-    server = subprocess.Popen([sys.executable, __file__, "--serve", mode, "--port", str(port)])
+    command = [sys.executable, __file__, "--serve", mode, "--port", str(port)]
+    server = await trio.lowlevel.open_process(command)
     try:
         url = f"ws://127.0.0.1:{port}/"
         with trio.fail_after(30):
@@ -109,7 +109,7 @@ async def measure(mode: str, connections: int, messages: int, size: int) -> dict
         }
     finally:
         server.terminate()
-        server.wait()
+        await server.wait()
 
 
 async def main(connections: int, messages: int, size: int) -> None:
