@@ -74,6 +74,20 @@ class MessageAssembler:
             RemoteProtocolError: 1002, 1007 or 1009 as described in the module doc.
         """
         header = piece.header
+        if piece.last and piece.first and header.fin and not header.rsv and self._opcode is None:
+            # A whole uncompressed message in one piece: the common case, kept short.
+            if self._max_size is not None and header.length > self._max_size:
+                raise RemoteProtocolError(
+                    f"message of {header.length} bytes exceeds the limit of {self._max_size}",
+                    1009,
+                )
+            if header.opcode is Opcode.TEXT:
+                try:
+                    return TextMessage(piece.data.decode("utf-8"))
+                except UnicodeDecodeError:
+                    raise RemoteProtocolError("text message is not valid UTF-8", 1007) from None
+            if header.opcode is Opcode.BINARY:
+                return BinaryMessage(piece.data)
         if piece.first:
             self._start_frame(header.opcode, header.length, header.rsv)
         final = piece.last and header.fin

@@ -161,18 +161,19 @@ class FrameParser:
         """
         header = self._header
         if header is None:
+            if len(self._buffer) < 2:
+                return None
             header = self._parse_header()
             if header is None:
                 return None
-            if header.length == 0:
-                return Piece(header, b"", True, True)
+            length = header.length
+            if length <= len(self._buffer):  # the whole frame is here: the common case
+                return Piece(header, self._take(header, length, 0) if length else b"", True, True)
             if header.opcode >= 0x8:
                 # Control frames are delivered whole (§5.5: at most 125 bytes).
-                if len(self._buffer) < header.length:
-                    self._header = header
-                    self._remaining = header.length
-                    return None
-                return Piece(header, self._take(header, header.length, 0), True, True)
+                self._header = header
+                self._remaining = length
+                return None
             first = True
             self._header = header
             self._remaining = header.length
