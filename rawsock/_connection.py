@@ -96,6 +96,42 @@ class WebSocket:
         latency: round-trip time in seconds of the last ping answered, or ``None``.
     """
 
+    __slots__ = (
+        "_client",
+        "_close_timeout",
+        "_closed",
+        "_closing",
+        "_initial_data",
+        "_keepalive_scope",
+        "_messages",
+        "_paused_since",
+        "_paused_total",
+        "_ping_count",
+        "_pings",
+        "_protocol",
+        "_queued",
+        "_read_done",
+        "_read_size",
+        "_reader_busy",
+        "_reader_grace",
+        "_reader_idle",
+        "_reader_scope",
+        "_reader_task",
+        "_receive_buffer",
+        "_receive_count",
+        "_receiving",
+        "_send_lock",
+        "_stream",
+        "_transport_closed",
+        "_urgent",
+        "_violation",
+        "latency",
+        "path",
+        "request_headers",
+        "response_headers",
+        "subprotocol",
+    )
+
     def __init__(
         self,
         stream: trio.abc.Stream,
