@@ -16,7 +16,7 @@ from ._errors import (
     RawsockError,
     RemoteProtocolError,
 )
-from ._events import BinaryMessage, CloseReceived, Event, Ping, Pong, TextMessage
+from ._events import BinaryMessage, CloseReceived, Event, MessageChunk, Ping, Pong, TextMessage
 from ._frames import FrameParser, Opcode, encode_frame
 from ._handshake import Request, Response, ServerHandshake, accept_key
 from ._headers import Headers
@@ -38,6 +38,7 @@ __all__ = [
     "HandshakeRejected",
     "Headers",
     "LocalProtocolError",
+    "MessageChunk",
     "Opcode",
     "PerMessageDeflate",
     "Ping",

@@ -15,13 +15,20 @@ the protocol. It checks:
 
 For a compressed message, the limit applies to the decompressed size; the wire size of
 each frame is still bounded by the frame limit of the parser.
+
+In *chunked* mode the assembler does not hold messages: every piece of a message that
+spans several pieces comes out at once as a :class:`MessageChunk` (text already decoded,
+never splitting a character), so a consumer can stream messages of any size in constant
+memory and apply its own limit (``MessageChunk.size`` grows as frame headers announce
+more, so a consumer can still refuse a message before its payload arrives). A message
+that fits in one piece still comes out whole.
 """
 
 from __future__ import annotations
 
 from ._deflate import DeflateCodec
 from ._errors import RemoteProtocolError
-from ._events import BinaryMessage, TextMessage
+from ._events import BinaryMessage, MessageChunk, TextMessage
 from ._frames import RSV1, Opcode, Piece
 from ._utf8 import Utf8Decoder
 
@@ -34,9 +41,11 @@ class MessageAssembler:
     Args:
         max_message_size: largest message payload accepted, or ``None`` for no limit.
         deflate: the permessage-deflate codec, when the extension was negotiated.
+        chunked: deliver multi-piece messages as :class:`MessageChunk` events.
     """
 
     __slots__ = (
+        "_chunked",
         "_chunks",
         "_compressed",
         "_decoder",
@@ -47,8 +56,15 @@ class MessageAssembler:
         "_texts",
     )
 
-    def __init__(self, max_message_size: int | None, deflate: DeflateCodec | None = None) -> None:
+    def __init__(
+        self,
+        max_message_size: int | None,
+        deflate: DeflateCodec | None = None,
+        *,
+        chunked: bool = False,
+    ) -> None:
         self._max_size = max_message_size
+        self._chunked = chunked
         self._deflate = deflate
         self._compressed = False  # the message in progress is compressed
         self._opcode: Opcode | None = None  # type of the message in progress
@@ -67,8 +83,11 @@ class MessageAssembler:
         """Payload bytes of the unfinished message held in memory (an upper bound)."""
         return self._size
 
-    def receive(self, piece: Piece) -> TextMessage | BinaryMessage | None:
+    def receive(self, piece: Piece) -> TextMessage | BinaryMessage | MessageChunk | None:
         """Take the next piece of a data frame; return a message when one completes.
+
+        In chunked mode, return a :class:`MessageChunk` for each piece of a message that
+        did not arrive whole.
 
         Raises:
             RemoteProtocolError: 1002, 1007 or 1009 as described in the module doc.
@@ -94,6 +113,10 @@ class MessageAssembler:
         data = piece.data
         if self._compressed:
             data = self._inflate(data, final)
+        if self._chunked:
+            return self._chunk(
+                data, piece.first and header.opcode is not Opcode.CONTINUATION, final
+            )
         if self._opcode is Opcode.TEXT:
             decoder = self._decoder
             assert decoder is not None
@@ -119,6 +142,19 @@ class MessageAssembler:
         self._size = 0
         self._decoder = None
         return message
+
+    def _chunk(self, data: bytes, first: bool, final: bool) -> MessageChunk:
+        chunk: str | bytes = data
+        if self._opcode is Opcode.TEXT:
+            decoder = self._decoder
+            assert decoder is not None
+            chunk = decoder.decode(data, final)
+        event = MessageChunk(chunk, first, final, self._size)
+        if final:
+            self._opcode = None
+            self._size = 0
+            self._decoder = None
+        return event
 
     def _inflate(self, data: bytes, final: bool) -> bytes:
         deflate = self._deflate

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["BinaryMessage", "CloseReceived", "Event", "Ping", "Pong", "TextMessage"]
+__all__ = [
+    "BinaryMessage",
+    "CloseReceived",
+    "Event",
+    "MessageChunk",
+    "Ping",
+    "Pong",
+    "TextMessage",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +27,26 @@ class BinaryMessage:
     """A complete binary message (opcode 0x2 and its continuations)."""
 
     data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MessageChunk:
+    """The next part of a message that arrives in pieces (``Protocol(chunked=True)``).
+
+    Attributes:
+        data: ``str`` for a text message (validated UTF-8, never a split character;
+            possibly ``""``), ``bytes`` for a binary one.
+        first: this chunk starts a message.
+        final: this chunk ends it.
+        size: payload bytes of the message announced so far: by frame headers for an
+            uncompressed message (so it can exceed what has arrived), or decompressed so
+            far for a compressed one.
+    """
+
+    data: str | bytes
+    first: bool
+    final: bool
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,4 +71,4 @@ class CloseReceived:
     reason: str
 
 
-Event = TextMessage | BinaryMessage | Ping | Pong | CloseReceived
+Event = TextMessage | BinaryMessage | MessageChunk | Ping | Pong | CloseReceived

@@ -67,6 +67,8 @@ class Protocol:
             generated"); tests pass a deterministic one.
         deflate: the permessage-deflate codec if the handshake negotiated it (RFC 7692);
             it claims the RSV1 bit.
+        chunked: deliver messages that arrive in several pieces as ``MessageChunk``
+            events instead of holding them whole (for streaming; see ``_assembler.py``).
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class Protocol:
         max_frame_size: int | None = None,
         random_bytes: Callable[[int], bytes] = os.urandom,
         deflate: DeflateCodec | None = None,
+        chunked: bool = False,
     ) -> None:
         self.role = role
         self.state = State.OPEN
@@ -87,7 +90,7 @@ class Protocol:
             max_frame_size=max_message_size if max_frame_size is None else max_frame_size,
             allowed_rsv=RSV1 if deflate is not None else 0,
         )
-        self._assembler = MessageAssembler(max_message_size, deflate)
+        self._assembler = MessageAssembler(max_message_size, deflate, chunked=chunked)
         self.deflate = deflate
         self._sending_compressed = False
         self._events: list[Event] = []

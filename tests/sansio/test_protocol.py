@@ -13,6 +13,7 @@ from rawsock.sansio import (
     BinaryMessage,
     CloseReceived,
     LocalProtocolError,
+    MessageChunk,
     Opcode,
     Ping,
     Pong,
@@ -459,3 +460,58 @@ def test_random_bytes_raise_only_documented_errors(data: bytes, role: Role) -> N
         assert p.state is State.CLOSED
     p.events()
     p.data_to_send()
+
+
+# -- chunked delivery (streaming) ----------------------------------------------------------
+
+
+def test_chunked_mode_delivers_pieces_as_they_arrive() -> None:
+    s = Protocol(Role.SERVER, chunked=True, max_message_size=None)
+    wire = masked(Opcode.TEXT, "κόσμε".encode()[:3], fin=False) + masked(
+        Opcode.CONTINUATION, "κόσμε".encode()[3:] + b"!"
+    )
+    s.receive_data(wire[:10])  # the first frame (6 + 3 bytes) and 1 byte of the second
+    first = s.events()
+    s.receive_data(wire[10:])
+    second = s.events()
+    assert [type(e).__name__ for e in first + second] == ["MessageChunk", "MessageChunk"]
+    assert first[0].data == "κ" and first[0].first and not first[0].final  # type: ignore[union-attr]
+    assert second[0].data == "όσμε!" and second[0].final  # type: ignore[union-attr]
+    assert second[0].size == len("κόσμε!".encode())  # type: ignore[union-attr]
+
+
+def test_chunked_mode_announces_the_size_before_the_payload() -> None:
+    s = Protocol(Role.SERVER, chunked=True, max_message_size=None)
+    s.receive_data(masked(Opcode.BINARY, bytes(100_000))[:20])
+    [chunk] = s.events()
+    assert chunk.size == 100_000 and len(chunk.data) < 100  # type: ignore[union-attr]
+
+
+def test_chunked_mode_still_delivers_whole_small_messages() -> None:
+    s = Protocol(Role.SERVER, chunked=True)
+    s.receive_data(masked(Opcode.TEXT, b"whole"))
+    assert s.events() == [TextMessage("whole")]
+
+
+@given(messages, st.lists(st.integers(min_value=1, max_value=64), min_size=1, max_size=10))
+def test_chunks_add_up_to_the_messages(payloads: list[str | bytes], sizes: list[int]) -> None:
+    c = client()
+    for payload in payloads:
+        c.send(payload[: len(payload) // 2], fin=False)
+        c.send(payload[len(payload) // 2 :])
+    wire = c.data_to_send()
+    s = Protocol(Role.SERVER, chunked=True, max_message_size=None)
+    received: list[str | bytes] = []
+    position = 0
+    for size in itertools.cycle(sizes):
+        if position >= len(wire):
+            break
+        s.receive_data(wire[position : position + size])
+        position += size
+        for event in s.events():
+            assert isinstance(event, MessageChunk)
+            if event.first:
+                received.append(event.data)
+            else:
+                received[-1] += event.data  # type: ignore[operator]
+    assert received == payloads
