@@ -36,15 +36,17 @@ from __future__ import annotations
 
 import struct
 from collections import deque
+from collections.abc import AsyncIterable, Iterable
 from typing import TypeVar
 
 import trio
 
 from ._keepalive import keep_alive
+from ._streaming import ITEM_OVERHEAD, MessageStream, queued_size, send_message_stream
 from ._write_lock import WriteLock
 from .sansio._close import encode_close_payload
 from .sansio._errors import NORMAL_CLOSE_CODES, ConnectionClosed, RemoteProtocolError
-from .sansio._events import BinaryMessage, Pong, TextMessage
+from .sansio._events import BinaryMessage, MessageChunk, Pong, TextMessage
 from .sansio._headers import Headers
 from .sansio._protocol import Protocol, Role, State
 
@@ -55,10 +57,11 @@ __all__ = ["DEFAULT_CLOSE_TIMEOUT", "DEFAULT_RECEIVE_BUFFER", "WebSocket"]
 DEFAULT_CLOSE_TIMEOUT = 10.0
 #: Bytes of received, unconsumed messages after which the liveness reader stops reading.
 DEFAULT_RECEIVE_BUFFER = 1024 * 1024
-#: Bytes asked of the stream per read; doubled while reads come back full, up to
-#: ``MAX_READ_SIZE``, so large messages take fewer reads (and small ones small buffers).
-READ_SIZE = 64 * 1024
+#: Bytes asked of the stream per read; doubled while reads come back full of large
+#: frames, up to ``MAX_READ_SIZE``, so large messages take fewer reads.
+READ_SIZE = 8 * 1024
 MAX_READ_SIZE = 256 * 1024
+_FEW_EVENTS = 4
 #: Seconds without a task in ``receive()`` before the liveness reader starts reading.
 IDLE_GRACE = 0.05
 #: Keepalive: seconds between pings, and seconds to wait for the pong (see _keepalive.py).
@@ -103,7 +106,10 @@ class WebSocket:
         "_closing",
         "_initial_data",
         "_keepalive_scope",
+        "_max_message_size",
+        "_message_lock",
         "_messages",
+        "_partial",
         "_paused_since",
         "_paused_total",
         "_ping_count",
@@ -157,13 +163,17 @@ class WebSocket:
         self._client = protocol.role is Role.CLIENT
         self._close_timeout = close_timeout
         self._receive_buffer = receive_buffer
-        self._messages: deque[str | bytes] = deque()
+        self._messages: deque[str | bytes | MessageChunk] = deque()
         self._queued = 0  # size of the queued messages
         self._closed: ConnectionClosed | None = None
         self._closing = False  # aclose() has started: received data is discarded
         self._violation: RemoteProtocolError | None = None  # to fail with, once drained
         self._transport_closed = False
-        self._send_lock = WriteLock()
+        self._send_lock = WriteLock()  # one writer on the stream at a time
+        self._message_lock = WriteLock()  # one data message (maybe fragmented) at a time
+        self._max_message_size = protocol.max_message_size
+        protocol.deliver_chunks()  # limits for whole messages are enforced in receive()
+        self._partial: list[str | bytes] | None = None  # receive()'s message in progress
         self._read_size = READ_SIZE
         self._receiving = False
         self._receive_count = 0
@@ -216,33 +226,119 @@ class WebSocket:
             ConnectionClosed: the connection is closed (``.ok`` tells a normal close).
             trio.BusyResourceError: another task is already receiving.
         """
+        await self._start_receiving()
+        waited = False
+        try:
+            while True:
+                if self._messages:
+                    item = self._messages.popleft()
+                    self._queued -= queued_size(item)
+                else:
+                    item = await self._wait_for_item()
+                    waited = True
+                if not isinstance(item, MessageChunk):
+                    self._partial = None  # any abandoned part of a message ends here
+                    break
+                message = await self._add_part(item)
+                if message is not None:
+                    item = message
+                    break
+        finally:
+            self._stop_receiving()
+        if not waited:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        return item
+
+    async def _start_receiving(self) -> None:
         if self._receiving:
             raise trio.BusyResourceError("another task is already receiving on this WebSocket")
         await trio.lowlevel.checkpoint_if_cancelled()
         self._receiving = True
         self._receive_count += 1
-        waited = False
-        try:
-            messages = self._messages
-            while not messages:
-                if self._closed is not None:
-                    raise self._closed_error()
-                waited = True
-                if self._violation is not None:
-                    await self._fail_for_violation()
-                elif self._reader_busy:
-                    await self._read_done.park()
-                else:
-                    await self._read()
-            message = messages.popleft()
-            self._queued -= len(message)
-        finally:
-            self._receiving = False
-            if self._reader_idle:
-                self._reader_idle.unpark_all()
-        if not waited:
-            await trio.lowlevel.cancel_shielded_checkpoint()
-        return message
+
+    def _stop_receiving(self) -> None:
+        self._receiving = False
+        if self._reader_idle:
+            self._reader_idle.unpark_all()
+
+    async def _wait_for_item(self) -> str | bytes | MessageChunk:
+        """Wait until a message or chunk is queued (reading if nobody else is); pop it."""
+        messages = self._messages
+        while not messages:
+            if self._closed is not None:
+                raise self._closed_error()
+            if self._violation is not None:
+                await self._fail_for_violation()
+            elif self._reader_busy:
+                await self._read_done.park()
+            else:
+                await self._read()
+        item = messages.popleft()
+        self._queued -= queued_size(item)
+        return item
+
+    async def _add_part(self, chunk: MessageChunk) -> str | bytes | None:
+        """Collect one part of a message for ``receive()``; the message when complete.
+
+        The parts live on the connection, so a cancelled ``receive()`` loses nothing. Parts
+        of a message whose start went to an abandoned ``receive_stream()`` are skipped.
+        """
+        if chunk.first:
+            self._partial = []
+        elif self._partial is None:
+            return None  # the rest of a message that a stream gave up on
+        limit = self._max_message_size
+        if limit is not None and chunk.size > limit:
+            self._partial = None
+            error = RemoteProtocolError(
+                f"message of at least {chunk.size} bytes exceeds the limit of {limit}", 1009
+            )
+            await self._fail(error, flush_limit=self._close_timeout)
+            raise self._closed_error()
+        self._partial.append(chunk.data)
+        if not chunk.final:
+            return None
+        parts, self._partial = self._partial, None
+        if isinstance(chunk.data, str):
+            return "".join(parts)  # type: ignore[arg-type]
+        return b"".join(parts)  # type: ignore[arg-type]
+
+    def receive_stream(self, max_size: int | None = None) -> MessageStream:
+        """Receive the next message piece by piece, as its bytes arrive.
+
+        ::
+
+            async for chunk in ws.receive_stream():
+                output.write(chunk)
+
+        Chunks are ``str`` for a text message (validated UTF-8, never splitting a
+        character) or ``bytes``; a message of any size passes in constant memory. A
+        small message that arrived whole comes as one chunk. If the iteration stops
+        before the end (``break``, an exception, cancellation of the consuming task),
+        the rest of that message is discarded as it arrives, and the next ``receive()``
+        or ``receive_stream()`` starts with the next message; cancelling one step of the
+        iteration loses nothing.
+
+        Args:
+            max_size: the largest message accepted this way (1009 beyond it); ``None``,
+                the default, means no limit: ``max_message_size`` does not apply here.
+        """
+        return MessageStream(self, max_size)
+
+    async def send_stream(
+        self,
+        chunks: Iterable[str | bytes] | AsyncIterable[str | bytes],
+        *,
+        text: bool | None = None,
+    ) -> None:
+        """Send one message made of ``chunks``, each sent as a fragment (§5.4).
+
+        The message is text if the chunks are ``str`` (or ``text=True``), binary if they
+        are ``bytes``; other data messages wait until it is complete, while pings, pongs
+        and a close frame from other tasks still go out between fragments. Cancelling it
+        midway fails the connection with 1011: a message cut short cannot be completed.
+        """
+        await send_message_stream(self, chunks, text)
 
     def __aiter__(self) -> WebSocket:
         return self
@@ -273,15 +369,20 @@ class WebSocket:
         Raises:
             ConnectionClosed: the connection is closed or closing.
         """
-        lock = self._send_lock
-        await lock.acquire()
+        message_lock = self._message_lock
+        await message_lock.acquire()
         try:
-            if self._protocol.state is not State.OPEN:
-                raise self._closed_error()
-            self._protocol.send(message, compress=compress)
-            await self._write(self._protocol.data_to_send())
+            lock = self._send_lock
+            await lock.acquire()
+            try:
+                if self._protocol.state is not State.OPEN:
+                    raise self._closed_error()
+                self._protocol.send(message, compress=compress)
+                await self._write(self._protocol.data_to_send())
+            finally:
+                lock.release()
         finally:
-            lock.release()
+            message_lock.release()
 
     async def ping(self, payload: bytes | None = None) -> float:
         """Send a ping (§5.5.2) and wait for the matching pong.
@@ -397,17 +498,20 @@ class WebSocket:
                     data, self._initial_data = self._initial_data, b""
                     await trio.lowlevel.checkpoint()
                 else:
-                    size = self._read_size
-                    data = await self._stream.receive_some(size)
-                    if len(data) == size:
-                        self._read_size = min(size * 2, MAX_READ_SIZE)
-                    elif size != READ_SIZE:
-                        self._read_size = READ_SIZE
+                    data = await self._stream.receive_some(self._read_size)
             except _TRANSPORT_ERRORS as error:
                 self._protocol.receive_data(b"")  # the transport is gone: as good as EOF
                 self._set_closed(error)
                 return
-            self._feed(data)
+            events = self._feed(data)
+            # Larger reads only while they come back full of few, large frames: a read
+            # full of tiny frames is processed without a pause, so it stays small and
+            # other connections wait at most one small read's worth of parsing.
+            size = self._read_size
+            if len(data) == size and events <= _FEW_EVENTS:
+                self._read_size = min(size * 2, MAX_READ_SIZE)
+            elif size != READ_SIZE:
+                self._read_size = READ_SIZE
         finally:
             self._reader_busy = False
             if self._read_done:
@@ -416,18 +520,24 @@ class WebSocket:
                 self._reader_idle.unpark_all()
         await self._flush_replies()
 
-    def _feed(self, data: bytes | bytearray) -> None:
+    def _feed(self, data: bytes | bytearray) -> int:
+        """Feed received bytes to the core and handle its events; return their number."""
         protocol = self._protocol
         error: RemoteProtocolError | None = None
         try:
             protocol.receive_data(data)
         except RemoteProtocolError as exc:
             error = exc
-        for event in protocol.events():
+        events = protocol.events()
+        for event in events:
             if isinstance(event, TextMessage | BinaryMessage):
                 if not self._closing:
                     self._messages.append(event.data)
-                    self._queued += len(event.data)
+                    self._queued += len(event.data) + ITEM_OVERHEAD
+            elif isinstance(event, MessageChunk):
+                if not self._closing:
+                    self._messages.append(event)
+                    self._queued += len(event.data) + ITEM_OVERHEAD
             elif isinstance(event, Pong):
                 self._pong_received(event.payload)
         if error is not None:
@@ -439,6 +549,7 @@ class WebSocket:
                 protocol.fail(error)
         if protocol.state is State.CLOSED:
             self._set_closed(error)
+        return len(events)
 
     async def _fail_for_violation(self) -> None:
         """Fail the connection for a protocol violation found earlier (see ``_feed``)."""

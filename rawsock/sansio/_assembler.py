@@ -143,12 +143,14 @@ class MessageAssembler:
         self._decoder = None
         return message
 
-    def _chunk(self, data: bytes, first: bool, final: bool) -> MessageChunk:
+    def _chunk(self, data: bytes, first: bool, final: bool) -> MessageChunk | None:
         chunk: str | bytes = data
         if self._opcode is Opcode.TEXT:
             decoder = self._decoder
             assert decoder is not None
             chunk = decoder.decode(data, final)
+        if not chunk and not first and not final:
+            return None  # nothing to deliver (say, an empty fragment): no event at all
         event = MessageChunk(chunk, first, final, self._size)
         if final:
             self._opcode = None

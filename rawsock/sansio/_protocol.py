@@ -91,6 +91,7 @@ class Protocol:
             allowed_rsv=RSV1 if deflate is not None else 0,
         )
         self._assembler = MessageAssembler(max_message_size, deflate, chunked=chunked)
+        self._max_message_size = max_message_size
         self.deflate = deflate
         self._sending_compressed = False
         self._events: list[Event] = []
@@ -108,6 +109,20 @@ class Protocol:
         self._violation: RemoteProtocolError | None = None  # parsing stopped here
 
     # -- receiving ---------------------------------------------------------------------
+
+    @property
+    def max_message_size(self) -> int | None:
+        """The limit on a received message's size this protocol enforces (None: none)."""
+        return self._max_message_size
+
+    def deliver_chunks(self) -> None:
+        """Switch to chunked delivery (see ``MessageChunk``) before any data arrives.
+
+        The message size limit then becomes the caller's to enforce, with the help of
+        ``MessageChunk.size``; the frame size limit stays.
+        """
+        self._assembler = MessageAssembler(None, self.deflate, chunked=True)
+        self._max_message_size = None
 
     @property
     def buffered(self) -> int:

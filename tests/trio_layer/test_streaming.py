@@ -1,0 +1,218 @@
+"""Streaming: messages far larger than memory, received and sent piece by piece."""
+
+from __future__ import annotations
+
+import hashlib
+import tracemalloc
+from collections.abc import AsyncIterator
+
+import pytest
+import trio
+import trio.testing
+from conftest import memory_pair, tcp_pair
+
+import rawsock
+from rawsock.sansio import Opcode, encode_frame
+
+PLAIN = {"compression": None}
+
+
+async def stream_echo(ws: rawsock.WebSocket) -> None:
+    """The streaming echo handler: each message goes back out as it comes in."""
+    while True:
+        await ws.send_stream(ws.receive_stream())
+
+
+async def test_a_huge_message_streams_through_an_echo_in_flat_memory() -> None:
+    """256 MiB in 64 KiB fragments, echoed by a streaming handler, hashed on arrival."""
+    total, piece = 256 * 1024 * 1024, 64 * 1024
+    block = bytes(range(256)) * (piece // 256)
+    with trio.fail_after(120):
+        async with tcp_pair(server_options=PLAIN, client_options=PLAIN) as (server, client):
+            tracemalloc.start()
+            try:
+                async with trio.open_nursery() as nursery:
+
+                    async def echo() -> None:
+                        with pytest.raises(rawsock.ConnectionClosed):
+                            await stream_echo(server)
+
+                    nursery.start_soon(echo)
+
+                    async def produce() -> AsyncIterator[bytes]:
+                        for _ in range(total // piece):
+                            yield block
+
+                    nursery.start_soon(client.send_stream, produce())
+                    digest, received = hashlib.sha256(), 0
+                    async for chunk in client.receive_stream():
+                        assert isinstance(chunk, bytes)
+                        digest.update(chunk)
+                        received += len(chunk)
+                    _, peak = tracemalloc.get_traced_memory()
+                    await client.aclose()
+            finally:
+                tracemalloc.stop()
+    expected = hashlib.sha256()
+    for _ in range(total // piece):
+        expected.update(block)
+    assert received == total and digest.digest() == expected.digest()
+    assert peak < 32 * 1024 * 1024, f"peak traced memory {peak} bytes"
+
+
+async def test_text_chunks_never_split_a_character() -> None:
+    """Fragments cut inside characters arrive as chunks of whole characters."""
+    text = "aé€😀" * 5000
+    encoded = text.encode()
+    with trio.fail_after(10):
+        client_stream, server_stream = trio.testing.memory_stream_pair()
+        async with trio.open_nursery() as nursery:
+            accepted: list[rawsock.WebSocket] = []
+
+            async def accept() -> None:
+                accepted.append(await rawsock.accept(server_stream, **PLAIN))
+
+            nursery.start_soon(accept)
+            handshake = rawsock.sansio.ClientHandshake("x", "/")
+            await client_stream.send_all(handshake.request_bytes())
+            while handshake.next_response() is None:
+                handshake.receive_data(await client_stream.receive_some())
+            await trio.testing.wait_all_tasks_blocked()
+            pieces = [encoded[i : i + 7] for i in range(0, len(encoded), 7)]  # odd cuts
+            frames = [
+                encode_frame(
+                    Opcode.TEXT if index == 0 else Opcode.CONTINUATION,
+                    piece,
+                    fin=index == len(pieces) - 1,
+                    mask_key=b"mask",
+                )
+                for index, piece in enumerate(pieces)
+            ]
+            await client_stream.send_all(b"".join(frames))
+            chunks = [chunk async for chunk in accepted[0].receive_stream()]
+            assert all(isinstance(chunk, str) for chunk in chunks)
+            assert "".join(chunks) == text  # type: ignore[arg-type]
+            assert len(chunks) > 1
+            nursery.cancel_scope.cancel()
+
+
+async def test_streamed_sending_rejects_mixed_types() -> None:
+    with trio.fail_after(5):
+        async with memory_pair() as (server, client):
+            with pytest.raises(TypeError):
+                await client.send_stream([b"bytes"], text=True)
+            await client.send("still fine")
+            assert await server.receive() == "still fine"
+
+
+async def test_stream_size_limit_is_separate_and_enforced() -> None:
+    with trio.fail_after(10):
+        async with memory_pair(server_options=PLAIN, client_options=PLAIN) as (server, client):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(client.send_stream, [bytes(600_000)] * 4)  # 2.4 MB
+                received = 0
+                async for chunk in server.receive_stream():  # no limit by default
+                    received += len(chunk)
+            assert received == 2_400_000  # beyond max_message_size (1 MiB): streams ignore it
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(client.send_stream, [bytes(600_000)] * 4)
+                with pytest.raises(rawsock.ConnectionClosed) as info:
+                    async for _ in server.receive_stream(max_size=1_000_000):
+                        pass
+                assert info.value.code == 1009
+
+
+async def test_receive_still_limits_whole_messages() -> None:
+    with trio.fail_after(10):
+        async with (
+            memory_pair(server_options=PLAIN, client_options=PLAIN) as (server, client),
+            trio.open_nursery() as nursery,
+        ):
+            nursery.start_soon(client.send_stream, [bytes(600_000)] * 4)
+            with pytest.raises(rawsock.ConnectionClosed) as info:
+                await server.receive()
+            assert info.value.code == 1009
+
+
+async def test_abandoned_stream_discards_the_rest_of_its_message() -> None:
+    with trio.fail_after(10):
+        async with memory_pair(server_options=PLAIN, client_options=PLAIN) as (server, client):
+            await client.send_stream([b"a" * 1000, b"b" * 1000, b"c" * 1000])
+            await client.send("next message")
+            async for chunk in server.receive_stream():
+                assert chunk == b"a" * 1000
+                break
+            assert await server.receive() == "next message"
+
+
+async def test_cancelling_a_streaming_receive_step_loses_nothing() -> None:
+    with trio.fail_after(10):
+        async with memory_pair(server_options=PLAIN, client_options=PLAIN) as (server, client):
+            send_second = trio.Event()
+
+            async def chunks() -> AsyncIterator[bytes]:
+                yield b"first" * 100
+                await send_second.wait()
+                yield b"second" * 100
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(client.send_stream, chunks())
+                stream = server.receive_stream()
+                assert await stream.__anext__() == b"first" * 100
+                with trio.move_on_after(0.05) as scope:
+                    await stream.__anext__()
+                assert scope.cancelled_caught
+                send_second.set()
+                assert await stream.__anext__() == b"second" * 100
+
+
+async def test_control_frames_go_out_between_fragments() -> None:
+    """A slow streaming send does not hold back pongs, pings or a close from others."""
+    with trio.fail_after(10):
+        async with memory_pair(server_options=PLAIN, client_options=PLAIN) as (server, client):
+            progress = trio.Event()
+
+            async def slow_chunks() -> AsyncIterator[bytes]:
+                yield b"x" * 1000
+                progress.set()
+                await trio.sleep(3600)  # never finishes by itself
+                yield b"never"  # pragma: no cover
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(client.send_stream, slow_chunks())
+                await progress.wait()
+                assert await server.ping() < 5  # the client's pong went out mid-message
+                assert await client.ping() < 5  # and so did the client's own ping
+                await server.aclose(1001, "going away")  # the close frame crosses too
+                assert client.close_code == 1001
+                nursery.cancel_scope.cancel()  # the source itself never ends
+
+
+async def test_cancelling_a_streaming_send_midway_fails_the_connection_with_1011() -> None:
+    with trio.fail_after(10):
+        async with memory_pair(server_options=PLAIN, client_options=PLAIN) as (server, client):
+            started = trio.Event()
+
+            async def slow_chunks() -> AsyncIterator[bytes]:
+                yield b"x" * 1000
+                yield b"y" * 1000
+                started.set()
+                await trio.sleep(3600)
+                yield b"never"  # pragma: no cover
+
+            async with trio.open_nursery() as nursery:
+
+                cancel = trio.CancelScope()
+
+                async def send_until_cancelled() -> None:
+                    with cancel:
+                        await client.send_stream(slow_chunks())
+
+                nursery.start_soon(send_until_cancelled)
+                await started.wait()
+                cancel.cancel()
+            with pytest.raises(rawsock.ConnectionClosed) as info:
+                async for _ in server.receive_stream():
+                    pass
+            assert info.value.code == 1011
+            assert client.close_code == 1011
