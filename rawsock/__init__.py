@@ -2,15 +2,21 @@
 
 Public API::
 
-    rawsock.serve(handler, host, port, ...)      # WebSocket server on TCP
+    rawsock.serve(handler, host, port, ...)      # WebSocket server on TCP (TLS: ssl_context=)
+    rawsock.serve_unix(handler, path, ...)       # WebSocket server on a Unix-domain socket
     rawsock.accept(stream, ...)                  # server side over any trio Stream
     rawsock.connect(url, ...)                    # client, an async context manager
+    rawsock.reconnect(url, ...)                  # async iterator of connections, with backoff
     rawsock.WebSocket                            # receive / send / ping / aclose
 """
 
 from ._client import connect, parse_url
 from ._connection import WebSocket
-from ._server import Server, accept, serve, serve_stream
+from ._http import HTTPResponse
+from ._proxy import ProxyError
+from ._reconnect import Reconnect, reconnect
+from ._security import BasicAuth, check_host, check_origin, parse_basic_auth
+from ._server import Server, accept, serve, serve_stream, serve_unix
 from .sansio._close import CloseCode
 from .sansio._deflate import PerMessageDeflate
 from .sansio._errors import (
@@ -22,25 +28,36 @@ from .sansio._errors import (
     RawsockError,
     RemoteProtocolError,
 )
+from .sansio._handshake import Request
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BasicAuth",
     "CloseCode",
     "ConnectionClosed",
+    "HTTPResponse",
     "HandshakeError",
     "HandshakeRejected",
     "LocalProtocolError",
     "PerMessageDeflate",
     "ProtocolError",
+    "ProxyError",
     "RawsockError",
+    "Reconnect",
     "RemoteProtocolError",
+    "Request",
     "Server",
     "WebSocket",
     "__version__",
     "accept",
+    "check_host",
+    "check_origin",
     "connect",
+    "parse_basic_auth",
     "parse_url",
+    "reconnect",
     "serve",
     "serve_stream",
+    "serve_unix",
 ]

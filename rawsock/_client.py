@@ -1,12 +1,21 @@
-"""WebSocket clients on Trio: :func:`connect` (RFC 6455 §4.1), over TCP, TLS or a Stream."""
+"""WebSocket clients on Trio: :func:`connect` (RFC 6455 §4.1).
+
+The transport is TCP, TLS (``wss://``), a Unix-domain socket, an HTTP CONNECT proxy
+tunnel (``_proxy.py``) or a given stream. A 3xx answer with a ``Location`` is followed
+(RFC 6455 §4.1: "the client MAY ... follow redirects"), at most ``max_redirects``
+times, with ``http``/``https`` locations mapped to ``ws``/``wss``. A redirect from
+``wss://`` to ``ws://`` is refused, and ``Authorization`` and ``Cookie`` headers are
+dropped when a redirect leads to another host or port.
+"""
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from dataclasses import dataclass, replace
+from urllib.parse import urljoin, urlsplit
 
 import trio
 
@@ -18,15 +27,27 @@ from ._connection import (
     READ_SIZE,
     WebSocket,
 )
+from ._http import connection_log
+from ._proxy import open_tunnel, parse_proxy_url, proxy_from_environment
 from .sansio._client_handshake import ClientHandshake
 from .sansio._deflate import DEFAULT_COMPRESSION, PerMessageDeflate
-from .sansio._errors import HandshakeError
+from .sansio._errors import HandshakeError, HandshakeRejected
+from .sansio._headers import Headers
 from .sansio._protocol import DEFAULT_MAX_MESSAGE_SIZE, Protocol, Role
 
-__all__ = ["WebSocketURL", "connect", "parse_url"]
+__all__ = ["ClientSettings", "WebSocketURL", "connect", "open_websocket", "parse_url"]
+
+logger = logging.getLogger("rawsock.client")
 
 #: Seconds allowed for TCP connect, TLS and the opening handshake together.
 DEFAULT_OPEN_TIMEOUT = 10.0
+#: Redirects followed before giving up.
+DEFAULT_MAX_REDIRECTS = 10
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_CREDENTIALS = frozenset({"authorization", "cookie"})
+
+Log = logging.LoggerAdapter[logging.Logger]
 
 
 @dataclass(frozen=True)
@@ -44,6 +65,9 @@ class WebSocketURL:
         host = f"[{self.host}]" if ":" in self.host else self.host
         default = 443 if self.secure else 80
         return host if self.port == default else f"{host}:{self.port}"
+
+    def __str__(self) -> str:
+        return f"{'wss' if self.secure else 'ws'}://{self.host_header}{self.target}"
 
 
 def parse_url(url: str) -> WebSocketURL:
@@ -71,6 +95,35 @@ def parse_url(url: str) -> WebSocketURL:
     return WebSocketURL(secure, parts.hostname, port or (443 if secure else 80), target)
 
 
+def _redirect_target(current: WebSocketURL, location: str) -> WebSocketURL:
+    """Resolve ``Location`` against the current URL; map http(s) to ws(s)."""
+    base = f"{'https' if current.secure else 'http'}://{current.host_header}{current.target}"
+    url = urljoin(base, location.strip())
+    scheme, sep, rest = url.partition("://")
+    scheme = {"http": "ws", "https": "wss"}.get(scheme.lower(), scheme.lower())
+    return parse_url(scheme + sep + rest)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientSettings:
+    """Every option of :func:`connect` but ``stream`` (see there)."""
+
+    subprotocols: Sequence[str] = ()
+    extra_headers: Sequence[tuple[str, str]] = ()
+    ssl_context: ssl.SSLContext | None = None
+    unix_socket_path: str | None = None
+    proxy: str | bool | None = True
+    max_redirects: int = DEFAULT_MAX_REDIRECTS
+    compression: PerMessageDeflate | None = DEFAULT_COMPRESSION
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
+    max_frame_size: int | None = None
+    receive_buffer: int = DEFAULT_RECEIVE_BUFFER
+    open_timeout: float | None = DEFAULT_OPEN_TIMEOUT
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT
+    ping_interval: float | None = DEFAULT_PING_INTERVAL
+    ping_timeout: float | None = DEFAULT_PING_TIMEOUT
+
+
 @asynccontextmanager
 async def connect(
     url: str,
@@ -79,6 +132,9 @@ async def connect(
     extra_headers: Sequence[tuple[str, str]] = (),
     ssl_context: ssl.SSLContext | None = None,
     stream: trio.abc.Stream | None = None,
+    unix_socket_path: str | None = None,
+    proxy: str | bool | None = True,
+    max_redirects: int = DEFAULT_MAX_REDIRECTS,
     compression: PerMessageDeflate | None = DEFAULT_COMPRESSION,
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     max_frame_size: int | None = None,
@@ -102,78 +158,130 @@ async def connect(
         extra_headers: more request headers (``Origin``, ``Authorization``, cookies...).
         ssl_context: for ``wss://``; by default ``ssl.create_default_context()``.
         stream: an already connected ``trio.abc.Stream`` to run the connection over
-            (the URL then only gives the Host header and path; no TLS is added). The
-            connection owns it from then on and closes it, also when the handshake fails.
+            (the URL then only gives the Host header and path; no TLS is added, no
+            redirect followed). The connection owns it from then on and closes it,
+            also when the handshake fails.
+        unix_socket_path: connect to this Unix-domain socket instead of the URL's host
+            (which still gives the ``Host`` header; TLS for ``wss://``). No proxy, and
+            redirects are not followed.
+        proxy: ``True`` (default): the proxy the environment variables give
+            (``https_proxy``/``http_proxy``/``all_proxy``, ``no_proxy``; loopback
+            hosts never use one); a URL ``"http://[user:pass@]host:port"``
+            (or ``https://``): always that proxy; ``None`` or ``False``: direct.
+        max_redirects: 3xx responses followed before failing; 0 follows none.
         compression: permessage-deflate settings to offer (RFC 7692); ``None`` turns
             compression off.
         max_message_size: largest message accepted (1009 beyond); ``None``: no limit.
         max_frame_size: largest frame accepted (1009 beyond); default: the message limit.
         receive_buffer: bytes of unconsumed messages held before reading stops.
-        open_timeout: seconds for connecting and the opening handshake; ``None``: none.
+        open_timeout: seconds for each attempt's connecting, proxy tunnel, TLS and
+            opening handshake; ``None``: no limit.
         close_timeout: seconds to wait for the closing handshake.
         ping_interval: seconds between keepalive pings; ``None`` turns keepalive off.
         ping_timeout: seconds to wait for a keepalive pong before closing with 1011;
             ``None``: wait forever.
 
     Raises:
-        ValueError: the URL is not a valid WebSocket URL.
-        OSError: the TCP connection could not be made.
-        HandshakeRejected: the server answered with an HTTP error (status, headers, body).
+        ValueError: the URL (or the proxy URL, or a redirect) is not valid.
+        OSError: the connection (to the server or the proxy) could not be made.
+        ProxyError: the proxy refused the tunnel (its status in ``status_code``).
+        HandshakeRejected: the server answered with an HTTP error (status, headers, body),
+            or with a redirect that was not followed.
         HandshakeError: the server's 101 response broke RFC 6455 §4.1, the connection
-            dropped during the handshake, or ``open_timeout`` passed (status 408).
+            dropped during the handshake, ``open_timeout`` passed (status 408), too
+            many redirects or a redirect from ``wss`` to ``ws``.
     """
-    ws = await _open(
-        parse_url(url),
+    settings = ClientSettings(
         subprotocols=subprotocols,
         extra_headers=extra_headers,
         ssl_context=ssl_context,
-        stream=stream,
-        open_timeout=open_timeout,
+        unix_socket_path=unix_socket_path,
+        proxy=proxy,
+        max_redirects=max_redirects,
         compression=compression,
         max_message_size=max_message_size,
         max_frame_size=max_frame_size,
-        close_timeout=close_timeout,
         receive_buffer=receive_buffer,
+        open_timeout=open_timeout,
+        close_timeout=close_timeout,
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
     )
+    ws = await open_websocket(url, settings, stream=stream)
     try:
         yield ws
     finally:
         await ws.aclose()
 
 
-async def _open(
-    target: WebSocketURL,
-    *,
-    subprotocols: Sequence[str],
-    extra_headers: Sequence[tuple[str, str]],
-    ssl_context: ssl.SSLContext | None,
-    stream: trio.abc.Stream | None,
-    open_timeout: float | None,
-    compression: PerMessageDeflate | None,
-    max_message_size: int | None,
-    max_frame_size: int | None,
-    close_timeout: float,
-    receive_buffer: int,
-    ping_interval: float | None,
-    ping_timeout: float | None,
+async def open_websocket(
+    url: str, settings: ClientSettings, *, stream: trio.abc.Stream | None = None
 ) -> WebSocket:
+    """:func:`connect` without the context manager: the caller closes the WebSocket.
+
+    Raises:
+        As :func:`connect`.
+    """
+    target = parse_url(url)
+    log = connection_log(logger)
+    follow = stream is None and settings.unix_socket_path is None and settings.max_redirects > 0
+    for redirects in range(settings.max_redirects + 1):
+        try:
+            return await _open(target, settings, stream, log)
+        except HandshakeRejected as rejected:
+            location = Headers(rejected.headers).get("Location")
+            if not follow or rejected.status_code not in _REDIRECTS or location is None:
+                raise
+            if redirects == settings.max_redirects:
+                message = f"more than {settings.max_redirects} redirects"
+                raise HandshakeError(message, rejected.status_code) from rejected
+            new = _redirect_target(target, location)
+            if target.secure and not new.secure:
+                message = f"refusing to follow a redirect from wss:// to {new}"
+                raise HandshakeError(message, rejected.status_code) from rejected
+            if (new.host, new.port) != (target.host, target.port):
+                kept = [(n, v) for n, v in settings.extra_headers if n.lower() not in _CREDENTIALS]
+                settings = replace(settings, extra_headers=kept)
+            log.info("redirected (%d) to %s", rejected.status_code, new)
+            target = new
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _transport(target: WebSocketURL, settings: ClientSettings, log: Log) -> trio.abc.Stream:
+    """Connect to the server (directly, through a proxy, or over a Unix socket)."""
+    if settings.unix_socket_path is not None:
+        log.debug("connecting to %s over %s", target, settings.unix_socket_path)
+        return await trio.open_unix_socket(settings.unix_socket_path)
+    proxy = settings.proxy
+    if proxy is True:
+        proxy = proxy_from_environment(target.secure, target.host, target.port)
+    if isinstance(proxy, str):
+        log.debug("connecting to %s through the proxy %s", target, proxy)
+        return await open_tunnel(parse_proxy_url(proxy), target.host, target.port)
+    log.debug("connecting to %s", target)
+    return await trio.open_tcp_stream(target.host, target.port)
+
+
+async def _open(
+    target: WebSocketURL, settings: ClientSettings, stream: trio.abc.Stream | None, log: Log
+) -> WebSocket:
+    compression = settings.compression
     handshake = ClientHandshake(
         target.host_header,
         target.target,
-        subprotocols=subprotocols,
+        subprotocols=settings.subprotocols,
         extensions=compression.offer() if compression else None,
-        extra_headers=extra_headers,
+        extra_headers=settings.extra_headers,
     )
+    timeout = settings.open_timeout if settings.open_timeout is not None else float("inf")
     try:
-        with trio.fail_after(open_timeout if open_timeout is not None else float("inf")):
+        with trio.fail_after(timeout):
             if stream is None:
-                stream = await trio.open_tcp_stream(target.host, target.port)
+                stream = await _transport(target, settings, log)
                 if target.secure:
                     stream = trio.SSLStream(
                         stream,
-                        ssl_context or ssl.create_default_context(),
+                        settings.ssl_context or ssl.create_default_context(),
                         server_hostname=target.host,
                         https_compatible=True,
                     )
@@ -188,17 +296,16 @@ async def _open(
     except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
         if stream is not None:
             await trio.aclose_forcefully(stream)
-        raise HandshakeError(
-            "the connection broke during the opening handshake", 0
-        ) from error
+        raise HandshakeError("the connection broke during the opening handshake", 0) from error
     except BaseException:
         if stream is not None:
             await trio.aclose_forcefully(stream)
         raise
+    log.info("open: %s (subprotocol %s)", target, response.subprotocol)
     protocol = Protocol(
         Role.CLIENT,
-        max_message_size=max_message_size,
-        max_frame_size=max_frame_size,
+        max_message_size=settings.max_message_size,
+        max_frame_size=settings.max_frame_size,
         deflate=compression.codec(agreed, client=True) if compression and agreed else None,
     )
     return WebSocket(
@@ -208,9 +315,9 @@ async def _open(
         request_headers=handshake.request_headers,
         response_headers=response.headers,
         subprotocol=response.subprotocol,
-        close_timeout=close_timeout,
-        receive_buffer=receive_buffer,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
+        close_timeout=settings.close_timeout,
+        receive_buffer=settings.receive_buffer,
+        ping_interval=settings.ping_interval,
+        ping_timeout=settings.ping_timeout,
         initial_data=handshake.trailing_data,
     )

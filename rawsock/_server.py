@@ -1,180 +1,274 @@
-"""WebSocket servers on Trio: :func:`serve` on TCP listeners, :func:`accept` on any Stream.
+"""WebSocket servers on Trio: :func:`serve` (TCP, TLS), :func:`serve_unix`, :func:`serve_stream`.
 
-Each connection runs in its own task: the opening handshake (RFC 6455 §4.2) under the
-open timeout, then the handler. A handler that raises is logged and its connection
-closed with 1011 (§7.4.1 "Internal Error"); the server keeps serving. When the handler
-returns, the connection is closed normally (1000) if it is still open.
+Each connection runs in its own task: the opening handshake (RFC 6455 §4.2, see
+``_accept.py``) under the open timeout, then the handler. A handler that raises is
+logged and its connection closed with 1011 (§7.4.1 "Internal Error"); the server keeps
+serving. When the handler returns, the connection is closed normally (1000).
+
+Theory of operation (graceful shutdown): connection tasks live in a nursery inside a
+*shielded* cancel scope, hosted by a helper task, so cancelling the serving scope
+reaches only the accept loops. The serving task then runs the shutdown under a shield:
+close the listeners (new connections are refused), interrupt handshakes in progress
+(503), close every open connection with 1001 "going away" (§7.4.1) and wait for the
+handlers, all within ``shutdown_timeout``; whatever remains after that deadline is
+cancelled. ``Server.aclose()`` runs the same shutdown without any cancellation.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+import contextlib
+import errno
+import os
+import ssl
+import stat
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
-from ._connection import (
-    DEFAULT_CLOSE_TIMEOUT,
-    DEFAULT_PING_INTERVAL,
-    DEFAULT_PING_TIMEOUT,
-    DEFAULT_RECEIVE_BUFFER,
-    READ_SIZE,
-    WebSocket,
+from ._accept import (
+    DEFAULT_OPEN_TIMEOUT,
+    Handler,
+    Log,
+    ServerSettings,
+    accept,
+    accept_with,
+    log_refusal,
+    logger,
+    run_handler,
+    serve_stream,
 )
-from .sansio._deflate import DEFAULT_COMPRESSION, PerMessageDeflate
-from .sansio._errors import ConnectionClosed, HandshakeError
-from .sansio._handshake import ServerHandshake
-from .sansio._protocol import DEFAULT_MAX_MESSAGE_SIZE, Protocol, Role
+from ._connection import WebSocket
+from ._http import Pending, connection_log, refuse, server_log
+from .sansio._errors import HandshakeError
 
-__all__ = ["DEFAULT_OPEN_TIMEOUT", "Server", "accept", "serve"]
+__all__ = [
+    "DEFAULT_OPEN_TIMEOUT",
+    "DEFAULT_SHUTDOWN_TIMEOUT",
+    "Server",
+    "accept",
+    "serve",
+    "serve_stream",
+    "serve_unix",
+]
 
-logger = logging.getLogger("rawsock.server")
+#: Seconds a shutdown waits for close handshakes and handlers before cancelling them.
+DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+#: The close reason sent with 1001 when the server shuts down.
+GOING_AWAY = "server shutting down"
 
-#: Seconds a client has to complete its opening handshake.
-DEFAULT_OPEN_TIMEOUT = 10.0
+_T = TypeVar("_T")
 
-Handler = Callable[[WebSocket], Awaitable[Any]]
+# accept() failures that mean "out of resources, try again soon" (as trio.serve_listeners).
+_ACCEPT_CAPACITY_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+_server_log = server_log(logger)
 
 
-@dataclass(frozen=True)
 class Server:
-    """What :func:`serve` reports through ``task_status``: where it listens.
+    """A running server, as reported by ``nursery.start(rawsock.serve, ...)``.
 
     Attributes:
-        listeners: the ``trio.SocketListener`` objects accepting connections.
+        listeners: the ``trio.SocketListener`` objects accepting connections (under
+            TLS, the server wraps them in ``trio.SSLListener``).
     """
 
-    listeners: list[trio.SocketListener]
+    def __init__(
+        self,
+        handler: Handler,
+        listeners: list[trio.SocketListener],
+        settings: ServerSettings,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        max_connections: int | None = None,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        unix_path: str | None = None,
+    ) -> None:
+        self.listeners = listeners
+        self._address: Any = listeners[0].socket.getsockname()
+        self._handler = handler
+        self._settings = settings
+        self._ssl_context = ssl_context
+        self._max_connections = max_connections
+        self._shutdown_timeout = shutdown_timeout
+        self._unix_path = unix_path
+        self._closing = False
+        self._stop_requested = trio.Event()
+        self._stopped = trio.Event()
+        self._hosting_done = trio.Event()
+        self._host_scope = trio.CancelScope(shield=True)
+        self._tasks = 0  # connection tasks, admitted or being refused
+        self._admitted = 0  # connections counted against max_connections
+        self._drained = trio.Event()
+        self._pending: set[Pending] = set()
+        self._open: set[WebSocket] = set()
 
     @property
     def port(self) -> int:
-        """The port the (first) listener is bound to; useful after binding port 0."""
-        return int(self.listeners[0].socket.getsockname()[1])
+        """The TCP port of the first listener; useful after binding port 0.
 
+        Raises:
+            ValueError: a Unix-socket server has no port.
+        """
+        if not isinstance(self._address, tuple):
+            raise ValueError("a Unix-domain socket server has no port; see .path")
+        return int(self._address[1])
 
-async def accept(
-    stream: trio.abc.Stream,
-    *,
-    subprotocols: Sequence[str] = (),
-    extra_headers: Sequence[tuple[str, str]] = (),
-    compression: PerMessageDeflate | None = DEFAULT_COMPRESSION,
-    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
-    max_frame_size: int | None = None,
-    receive_buffer: int = DEFAULT_RECEIVE_BUFFER,
-    open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
-    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-    ping_interval: float | None = DEFAULT_PING_INTERVAL,
-    ping_timeout: float | None = DEFAULT_PING_TIMEOUT,
-    max_request_line: int = 8192,
-    max_header_size: int = 16384,
-    max_headers: int = 128,
-) -> WebSocket:
-    """Run the server side of the opening handshake on ``stream`` (RFC 6455 §4.2).
+    @property
+    def path(self) -> str | None:
+        """The socket path of :func:`serve_unix` (``None`` for TCP)."""
+        return self._unix_path
 
-    Args:
-        stream: a connected ``trio.abc.Stream`` (TCP, TLS, in-memory...).
-        subprotocols: subprotocols we support, in order of preference; the first one
-            the client also offers is selected (§4.2.2 item 4).
-        extra_headers: more headers for the 101 response.
-        compression: permessage-deflate settings (RFC 7692), used when the client
-            offers it; ``None`` turns compression off.
-        max_message_size: largest message accepted (1009 beyond); ``None``: no limit.
-        max_frame_size: largest frame accepted (1009 beyond); default: the message limit.
-        receive_buffer: bytes of unconsumed messages held before reading stops.
-        open_timeout: seconds the client has to send its request; ``None``: no limit.
-        close_timeout: seconds to wait for the closing handshake.
-        ping_interval: seconds between keepalive pings; ``None`` turns keepalive off.
-        ping_timeout: seconds to wait for a keepalive pong before closing with 1011;
-            ``None``: wait forever.
-        max_request_line: longest request line accepted (414 beyond).
-        max_header_size: largest request head accepted (431 beyond).
-        max_headers: most header lines accepted (431 beyond).
+    @property
+    def closing(self) -> bool:
+        """Whether the shutdown has started."""
+        return self._closing
 
-    Returns:
-        The open :class:`WebSocket`.
+    @property
+    def connections(self) -> int:
+        """Connections admitted and not finished yet (handshaking or open)."""
+        return self._admitted
 
-    Raises:
-        HandshakeError: the request was rejected (the HTTP error response was sent and
-            the stream closed), or it did not arrive within ``open_timeout`` (408).
-    """
-    handshake = ServerHandshake(
-        max_request_line=max_request_line,
-        max_header_size=max_header_size,
-        max_headers=max_headers,
-    )
-    try:
-        with trio.fail_after(open_timeout if open_timeout is not None else float("inf")):
+    async def aclose(self) -> None:
+        """Shut down gracefully and return when done (see the module docstring).
+
+        Stops accepting, answers handshakes in progress with 503, closes open
+        connections with 1001 and waits up to ``shutdown_timeout`` for handlers;
+        :func:`serve` then returns. Calling it from a handler of this server waits for
+        the deadline, since that handler cannot finish first.
+        """
+        self._stop_requested.set()
+        await self._stopped.wait()
+
+    # -- running -------------------------------------------------------------------------
+
+    async def run(self, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED) -> None:
+        """Accept connections until cancelled or :meth:`aclose`; then shut down."""
+        try:
+            async with trio.open_nursery() as nursery:
+                connections: trio.Nursery = await nursery.start(self._host)
+                try:
+                    async with trio.open_nursery() as acceptors:
+                        for listener in self._wrapped_listeners():
+                            acceptors.start_soon(self._accept_loop, listener, connections)
+                        task_status.started(self)
+                        await self._stop_requested.wait()
+                        acceptors.cancel_scope.cancel()
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await self._shutdown()
+        finally:
+            for listener in self.listeners:
+                await trio.aclose_forcefully(listener)
+            if self._unix_path is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(self._unix_path)
+            self._stopped.set()
+
+    def _wrapped_listeners(self) -> list[trio.abc.Listener[trio.abc.Stream]]:
+        if self._ssl_context is None:
+            return list(self.listeners)
+        return [
+            trio.SSLListener(listener, self._ssl_context, https_compatible=True)
+            for listener in self.listeners
+        ]
+
+    async def _host(self, task_status: trio.TaskStatus[trio.Nursery]) -> None:
+        """Own the connection tasks, out of reach of the serving scope's cancellation."""
+        with self._host_scope:
+            async with trio.open_nursery() as connections:
+                task_status.started(connections)
+                await self._hosting_done.wait()
+
+    async def _accept_loop(
+        self, listener: trio.abc.Listener[trio.abc.Stream], connections: trio.Nursery
+    ) -> None:
+        while True:
             try:
-                while (request := handshake.next_request()) is None:
-                    handshake.receive_data(await stream.receive_some(READ_SIZE))
-                request = handshake.validate(request)
-                subprotocol = next((p for p in subprotocols if p in request.subprotocols), None)
-                agreed = compression.accept_offer(request.extensions) if compression else None
-                response = handshake.accept(
-                    request,
-                    subprotocol=subprotocol,
-                    extensions=agreed[0] if agreed else None,
-                    extra_headers=extra_headers,
-                )
-                await stream.send_all(response)
+                stream = await listener.accept()
+            except OSError as error:
+                if error.errno not in _ACCEPT_CAPACITY_ERRORS:
+                    raise
+                _server_log.error("accept failed (%s); retrying in 100 ms", error)
+                await trio.sleep(0.1)
+                continue
+            self._tasks += 1
+            connections.start_soon(self._serve_connection, stream)
+
+    async def _serve_connection(self, stream: trio.abc.Stream) -> None:
+        log = connection_log(logger)
+        try:
+            if self._closing:
+                await trio.aclose_forcefully(stream)
+                return
+            limit = self._max_connections
+            if limit is not None and self._admitted >= limit:
+                log.warning("%d connections open (max_connections): answering 503", limit)
+                handshake = self._settings.new_handshake()
+                deadline = self._settings.deadline
+                await self._tracked(partial(refuse, stream, handshake, deadline))
+                return
+            self._admitted += 1
+            try:
+                ws = await self._tracked(partial(accept_with, stream, self._settings, log))
             except HandshakeError as error:
-                await stream.send_all(handshake.reject_error(error))
-                raise
-    except trio.TooSlowError:
-        await trio.aclose_forcefully(stream)
-        raise HandshakeError("the opening handshake timed out", 408) from None
-    except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
-        await trio.aclose_forcefully(stream)
-        raise HandshakeError("the connection broke during the opening handshake") from error
-    except BaseException:
-        await trio.aclose_forcefully(stream)
-        raise
-    protocol = Protocol(
-        Role.SERVER,
-        max_message_size=max_message_size,
-        max_frame_size=max_frame_size,
-        deflate=compression.codec(agreed[1], client=False) if compression and agreed else None,
-    )
-    return WebSocket(
-        stream,
-        protocol,
-        path=request.target,
-        request_headers=request.headers,
-        response_headers=handshake.response_headers,
-        subprotocol=subprotocol,
-        close_timeout=close_timeout,
-        receive_buffer=receive_buffer,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        initial_data=handshake.trailing_data,
-    )
+                log_refusal(log, error)
+            else:
+                await self._serve_open(ws, log)
+            finally:
+                self._admitted -= 1
+        except Exception:  # a bug: it must not stop the other connections
+            log.exception("connection task failed")
+        finally:
+            self._tasks -= 1
+            if self._tasks == 0:
+                self._drained.set()
+
+    async def _tracked(self, step: Callable[[Pending], Awaitable[_T]]) -> _T:
+        """Run a handshake step that a shutdown interrupts (it then answers 503)."""
+        pending = Pending()
+        self._pending.add(pending)
+        try:
+            return await step(pending)
+        finally:
+            self._pending.discard(pending)
+
+    async def _serve_open(self, ws: WebSocket, log: Log) -> None:
+        self._open.add(ws)
+        try:
+            if self._closing:  # the shutdown began while the 101 was being sent
+                await ws.aclose(1001, GOING_AWAY)
+                return
+            await run_handler(self._handler, ws, log)
+        finally:
+            self._open.discard(ws)
+
+    async def _shutdown(self) -> None:
+        """Stop accepting, 503 to handshakes, 1001 to connections; bounded by the deadline."""
+        self._closing = True
+        _server_log.info(
+            "shutting down: %d open, %d in handshake", len(self._open), len(self._pending)
+        )
+        with trio.move_on_after(self._shutdown_timeout):
+            for listener in self.listeners:
+                await trio.aclose_forcefully(listener)
+            for pending in list(self._pending):
+                pending.stop()
+            async with trio.open_nursery() as nursery:
+                for ws in list(self._open):
+                    nursery.start_soon(ws.aclose, 1001, GOING_AWAY)
+            if self._tasks:
+                self._drained = trio.Event()  # set when the last connection task ends
+                await self._drained.wait()
+        if self._tasks:
+            _server_log.warning("shutdown_timeout passed: cancelling %d connection(s)", self._tasks)
+        self._hosting_done.set()
+        self._host_scope.cancel()
 
 
-async def serve_stream(handler: Handler, stream: trio.abc.Stream, **options: Any) -> None:
-    """Serve one connection on ``stream``: handshake, handler, close.
-
-    This is what :func:`serve` runs for each accepted connection; call it yourself to
-    serve WebSocket connections from a custom listener. Never raises for a failed
-    handshake or a failing handler (both are logged); ``options`` are those of
-    :func:`accept`.
-    """
-    try:
-        ws = await accept(stream, **options)
-    except HandshakeError as error:
-        logger.info("handshake failed: %s (HTTP %s)", error, error.status_code)
-        return
-    try:
-        await handler(ws)
-    except ConnectionClosed:
-        pass  # the peer went away; nothing more to do
-    except Exception:
-        logger.exception("connection handler failed; closing the connection with 1011")
-        await ws.aclose(1011, "internal error")
-    finally:
-        await ws.aclose()
+def _check_limit(max_connections: int | None) -> None:
+    if max_connections is not None and max_connections < 1:
+        raise ValueError("max_connections must be at least 1 (or None)")
 
 
 async def serve(
@@ -182,27 +276,101 @@ async def serve(
     host: str | None,
     port: int,
     *,
+    ssl_context: ssl.SSLContext | None = None,
+    max_connections: int | None = None,
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    backlog: int | None = None,
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
     **options: Any,
 ) -> None:
-    """Serve WebSocket connections on TCP until cancelled.
+    """Serve WebSocket connections on TCP (``wss://`` with ``ssl_context``) until stopped.
 
-    Use it with ``nursery.start`` to learn the bound port::
+    Use it with ``nursery.start`` to get the :class:`Server` (its port, ``aclose()``)::
 
         server = await nursery.start(rawsock.serve, handler, "127.0.0.1", 0)
         print(server.port)
+
+    Cancelling the scope it runs in is a graceful shutdown, as is ``server.aclose()``:
+    see the module docstring.
 
     Args:
         handler: ``async def handler(ws: WebSocket)``, run in its own task for each
             connection.
         host: the address to bind (``None``: all interfaces).
         port: the port (0: any free one).
-        options: passed to :func:`accept` for each connection.
+        ssl_context: serve TLS with this server context (``wss://``); the TLS handshake
+            counts against ``open_timeout``.
+        max_connections: connections served at once (handshaking or open); a
+            connection beyond it has its request read and answered with 503 Service
+            Unavailable, then is closed. ``None``: no limit.
+        shutdown_timeout: seconds a shutdown waits for close handshakes and handlers
+            before cancelling them.
+        backlog: the listen backlog (default: trio's).
+        task_status: for ``nursery.start``, which returns the :class:`Server`.
+        options: those of :func:`accept`, for every connection.
+
+    Raises:
+        TypeError: an unknown option (before anything is bound).
+        ValueError: ``max_connections`` below 1.
+        OSError: the address cannot be bound.
     """
-    listeners = await trio.open_tcp_listeners(port, host=host)
-    async with trio.open_nursery() as nursery:
-        server = Server(listeners)
-        await nursery.start(
-            partial(trio.serve_listeners, partial(serve_stream, handler, **options), listeners)
-        )
-        task_status.started(server)
+    _check_limit(max_connections)
+    settings = ServerSettings(**options)
+    listeners = await trio.open_tcp_listeners(port, host=host, backlog=backlog)
+    server = Server(
+        handler,
+        listeners,
+        settings,
+        ssl_context=ssl_context,
+        max_connections=max_connections,
+        shutdown_timeout=shutdown_timeout,
+    )
+    await server.run(task_status)
+
+
+async def serve_unix(
+    handler: Handler,
+    path: str | os.PathLike[str],
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    max_connections: int | None = None,
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    backlog: int = 128,
+    task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
+    **options: Any,
+) -> None:
+    """Serve WebSocket connections on a Unix-domain socket until stopped.
+
+    Same as :func:`serve` otherwise. A socket file left at ``path`` by an earlier run is
+    replaced (any other kind of file is an error); the file is removed at shutdown.
+    Clients connect with ``rawsock.connect("ws://localhost/", unix_socket_path=path)``
+    (the URL then gives the ``Host`` header and the path).
+
+    Raises:
+        TypeError: an unknown option.
+        OSError: the path cannot be bound (``FileExistsError``: not a socket).
+    """
+    _check_limit(max_connections)
+    settings = ServerSettings(**options)
+    path = os.fspath(path)
+    with contextlib.suppress(FileNotFoundError):
+        if not stat.S_ISSOCK(os.stat(path).st_mode):
+            raise FileExistsError(errno.EEXIST, "exists and is not a socket", path)
+        os.unlink(path)
+    sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
+    try:
+        await sock.bind(path)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    server = Server(
+        handler,
+        [trio.SocketListener(sock)],
+        settings,
+        ssl_context=ssl_context,
+        max_connections=max_connections,
+        shutdown_timeout=shutdown_timeout,
+        unix_path=path,
+    )
+    await server.run(task_status)

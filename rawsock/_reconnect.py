@@ -1,0 +1,193 @@
+"""Reconnecting clients: ``async for ws in rawsock.reconnect(url)``.
+
+Each iteration yields a new open :class:`WebSocket`; the previous one is closed first.
+Failed attempts are retried after an exponential backoff with jitter: the n-th
+consecutive failure (from 0) waits ``min(max_delay, initial_delay * factor ** n)``
+reduced by a random fraction of up to ``jitter`` of it, so that many clients cut off
+together do not all come back at the same instant. After a successful connection the
+count starts again, and the next connection waits the first delay, so a server that
+accepts and at once drops connections is not hammered.
+
+Which errors are retried (``retry_on`` replaces the rule): network errors (``OSError``:
+refused, unreachable, DNS), a connection dropped or timed out during the handshake
+(status 0 or 408), and HTTP 429 or 5xx from the server or proxy. Other rejections
+(401, 403, 404...) and invalid URLs are raised at once: retrying would not help.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import trio
+
+from ._client import ClientSettings, open_websocket
+from ._connection import WebSocket
+from .sansio._errors import HandshakeError
+
+__all__ = ["Reconnect", "reconnect", "should_retry"]
+
+logger = logging.getLogger("rawsock.client")
+
+
+def should_retry(error: Exception) -> bool:
+    """The default ``retry_on`` rule (see the module docstring)."""
+    if isinstance(error, HandshakeError):
+        status = error.status_code
+        return status in (0, 408, 429) or 500 <= status <= 599
+    return isinstance(error, OSError)
+
+
+class Reconnect:
+    """An async iterator of connections to one URL, reconnecting with backoff.
+
+    Use :func:`reconnect` to make one. ``async with`` it to close the last connection
+    when the loop ends in any way (``break``, an exception); otherwise the connection
+    yielded last stays open after a ``break`` and is the caller's to close.
+
+    Attributes:
+        failures: consecutive failed attempts so far.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        settings: ClientSettings,
+        *,
+        initial_delay: float,
+        max_delay: float,
+        factor: float,
+        jitter: float,
+        max_attempts: int | None,
+        retry_on: Callable[[Exception], bool],
+    ) -> None:
+        if initial_delay < 0 or max_delay < 0 or factor < 1 or not 0 <= jitter <= 1:
+            raise ValueError("delays must be >= 0, factor >= 1 and jitter in [0, 1]")
+        if max_attempts is not None and max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1 (or None)")
+        self._url = url
+        self._settings = settings
+        self._initial_delay = initial_delay
+        self._max_delay = max_delay
+        self._factor = factor
+        self._jitter = jitter
+        self._max_attempts = max_attempts
+        self._retry_on = retry_on
+        self._current: WebSocket | None = None
+        self._pause = 0.0  # seconds to wait before the next attempt
+        self.failures = 0
+
+    def delay(self, failures: int) -> float:
+        """The backoff before an attempt that follows ``failures`` failures, jittered."""
+        try:
+            ceiling = min(self._max_delay, self._initial_delay * self._factor**failures)
+        except OverflowError:
+            ceiling = self._max_delay
+        return ceiling * (1 - self._jitter * random.random())
+
+    def __aiter__(self) -> Reconnect:
+        return self
+
+    async def __anext__(self) -> WebSocket:
+        """Close the previous connection, then connect, retrying as configured.
+
+        Raises:
+            Exception: the last error, when it is not retried or ``max_attempts``
+                consecutive attempts failed.
+        """
+        await self.aclose()
+        while True:
+            if self._pause:
+                await trio.sleep(self._pause)
+            try:
+                ws = await open_websocket(self._url, self._settings)
+            except Exception as error:
+                self.failures += 1
+                exhausted = self._max_attempts is not None and self.failures >= self._max_attempts
+                if exhausted or not self._retry_on(error):
+                    raise
+                self._pause = self.delay(self.failures - 1)
+                logger.warning(
+                    "connecting to %s failed (%s); retrying in %.2f s",
+                    self._url,
+                    error,
+                    self._pause,
+                    extra={"conn_id": None},
+                )
+                continue
+            self.failures = 0
+            self._pause = self.delay(0)  # before the next connection, whatever happens
+            self._current = ws
+            return ws
+
+    async def aclose(self) -> None:
+        """Close the connection yielded last, if it is still open."""
+        current, self._current = self._current, None
+        if current is not None:
+            await current.aclose()
+
+    async def __aenter__(self) -> Reconnect:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def reconnect(
+    url: str,
+    *,
+    initial_delay: float = 1.0,
+    max_delay: float = 60.0,
+    factor: float = 2.0,
+    jitter: float = 0.5,
+    max_attempts: int | None = None,
+    retry_on: Callable[[Exception], bool] = should_retry,
+    **options: Any,
+) -> Reconnect:
+    """Connect to ``url`` again and again, with exponential backoff and jitter::
+
+        async for ws in rawsock.reconnect("wss://example.com/feed"):
+            try:
+                async for message in ws:
+                    print(message)
+            except rawsock.ConnectionClosed:
+                continue  # the next iteration reconnects
+
+    Args:
+        url: the WebSocket URL.
+        initial_delay: seconds of the first backoff.
+        max_delay: the longest backoff, in seconds.
+        factor: each failure multiplies the backoff by this.
+        jitter: the fraction of each backoff that may be taken off at random (0: none,
+            1: anywhere between zero and the full delay).
+        max_attempts: consecutive failed attempts before the last error is raised;
+            ``None``: retry forever.
+        retry_on: ``f(error) -> bool``: whether an error is worth another attempt
+            (default: :func:`should_retry`).
+        options: those of :func:`rawsock.connect`, except ``stream``.
+
+    Returns:
+        The async iterator.
+
+    Raises:
+        TypeError: an unknown option.
+        ValueError: an invalid backoff setting.
+    """
+    return Reconnect(
+        url,
+        ClientSettings(**options),
+        initial_delay=initial_delay,
+        max_delay=max_delay,
+        factor=factor,
+        jitter=jitter,
+        max_attempts=max_attempts,
+        retry_on=retry_on,
+    )
