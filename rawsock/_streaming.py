@@ -114,7 +114,10 @@ async def _send_fragment(ws: WebSocket, data: str | bytes, fin: bool) -> None:
     try:
         if ws._protocol.state is not State.OPEN:
             raise ws._closed_error()
-        ws._protocol.send(data, fin=fin)
+        # Streamed messages go out uncompressed: they may be far larger than what a peer
+        # accepts to decompress (its message size limit), and they are often compressed
+        # media already.
+        ws._protocol.send(data, fin=fin, compress=False)
         await ws._write(ws._protocol.data_to_send())
     finally:
         lock.release()

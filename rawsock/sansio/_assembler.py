@@ -42,6 +42,8 @@ class MessageAssembler:
         max_message_size: largest message payload accepted, or ``None`` for no limit.
         deflate: the permessage-deflate codec, when the extension was negotiated.
         chunked: deliver multi-piece messages as :class:`MessageChunk` events.
+        max_inflated: with no ``max_message_size``, the most a compressed message may
+            decompress to (1009 beyond it); ``None``: no limit.
     """
 
     __slots__ = (
@@ -50,6 +52,7 @@ class MessageAssembler:
         "_compressed",
         "_decoder",
         "_deflate",
+        "_max_inflated",
         "_max_size",
         "_opcode",
         "_size",
@@ -62,8 +65,12 @@ class MessageAssembler:
         deflate: DeflateCodec | None = None,
         *,
         chunked: bool = False,
+        max_inflated: int | None = None,
     ) -> None:
         self._max_size = max_message_size
+        # Decompressed size allowed for one compressed message: the message limit, or in
+        # chunked mode (no message limit) its own, so a decompression bomb stays bounded.
+        self._max_inflated = max_message_size if max_message_size is not None else max_inflated
         self._chunked = chunked
         self._deflate = deflate
         self._compressed = False  # the message in progress is compressed
@@ -161,7 +168,7 @@ class MessageAssembler:
     def _inflate(self, data: bytes, final: bool) -> bytes:
         deflate = self._deflate
         assert deflate is not None
-        limit = None if self._max_size is None else self._max_size - self._size
+        limit = None if self._max_inflated is None else self._max_inflated - self._size
         data = deflate.decompress(data, final, limit)
         self._size += len(data)
         return data

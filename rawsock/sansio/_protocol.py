@@ -119,9 +119,12 @@ class Protocol:
         """Switch to chunked delivery (see ``MessageChunk``) before any data arrives.
 
         The message size limit then becomes the caller's to enforce, with the help of
-        ``MessageChunk.size``; the frame size limit stays.
+        ``MessageChunk.size``; the frame size limit stays, and so does the limit on what
+        one compressed message may decompress to (a decompression bomb must not be able
+        to produce a huge chunk before the caller can refuse it).
         """
-        self._assembler = MessageAssembler(None, self.deflate, chunked=True)
+        limit = self._max_message_size
+        self._assembler = MessageAssembler(None, self.deflate, chunked=True, max_inflated=limit)
         self._max_message_size = None
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import tracemalloc
+import zlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -216,3 +217,63 @@ async def test_cancelling_a_streaming_send_midway_fails_the_connection_with_1011
                     pass
             assert info.value.code == 1011
             assert client.close_code == 1011
+
+
+def gigabyte_bomb() -> bytes:
+    """About 1 MB of DEFLATE data that inflates to 1 GiB of zeros."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    chunks = [compressor.compress(bytes(1 << 20)) + compressor.flush(zlib.Z_SYNC_FLUSH)]
+    chunks += [compressor.compress(bytes(1 << 20)) + compressor.flush(zlib.Z_SYNC_FLUSH)]
+    repeat = compressor.compress(bytes(1 << 20)) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return b"".join(chunks) + repeat * 1022
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_decompression_bomb_gets_1009_with_bounded_memory(streaming: bool) -> None:
+    """Neither receive() nor receive_stream() lets a bomb inflate past the message limit."""
+    bomb = gigabyte_bomb()
+    with trio.fail_after(30):
+        client_stream, server_stream = trio.testing.memory_stream_pair()
+        async with trio.open_nursery() as nursery:
+            accepted: list[rawsock.WebSocket] = []
+
+            async def accept() -> None:
+                accepted.append(await rawsock.accept(server_stream))
+
+            nursery.start_soon(accept)
+            handshake = rawsock.sansio.ClientHandshake(
+                "x", "/", extensions="permessage-deflate; client_max_window_bits"
+            )
+            await client_stream.send_all(handshake.request_bytes())
+            while (response := handshake.next_response()) is None:
+                handshake.receive_data(await client_stream.receive_some())
+            assert response.extensions, "the server should have accepted compression"
+            await trio.testing.wait_all_tasks_blocked()
+            tracemalloc.start()
+            try:
+                # Fragments of 256 KiB, each within the frame limit (1 MiB by default).
+                pieces = [bomb[i : i + 262144] for i in range(0, len(bomb), 262144)]
+                frames = b"".join(
+                    encode_frame(
+                        Opcode.CONTINUATION if index else Opcode.BINARY,
+                        piece,
+                        fin=index == len(pieces) - 1,
+                        rsv=0 if index else 0x40,
+                        mask_key=b"mask",
+                    )
+                    for index, piece in enumerate(pieces)
+                )
+                nursery.start_soon(client_stream.send_all, frames)
+                with pytest.raises(rawsock.ConnectionClosed) as info:
+                    if streaming:
+                        async for _ in accepted[0].receive_stream():
+                            pass
+                    else:
+                        await accepted[0].receive()
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            assert info.value.code == 1009
+            assert "decompressed" in str(info.value.__cause__)
+            assert peak < 16 * 1024 * 1024, f"peak traced memory {peak} bytes"
+            nursery.cancel_scope.cancel()
