@@ -8,8 +8,10 @@ Public API::
     rawsock.connect(url, ...)                    # client, an async context manager
     rawsock.reconnect(url, ...)                  # async iterator of connections, with backoff
     rawsock.WebSocket                            # receive / send / ping / aclose
+    rawsock.Broadcaster                          # one message to many, slow ones bounded
 """
 
+from ._broadcast import Broadcaster, BroadcastResult
 from ._client import connect, parse_url
 from ._connection import WebSocket
 from ._http import HTTPResponse
@@ -34,6 +36,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BasicAuth",
+    "BroadcastResult",
+    "Broadcaster",
     "CloseCode",
     "ConnectionClosed",
     "HTTPResponse",

@@ -384,6 +384,22 @@ class WebSocket:
         finally:
             message_lock.release()
 
+    async def _send_frame(self, frame: bytes) -> None:
+        """Write one complete, already encoded data frame (used by ``Broadcaster``)."""
+        message_lock = self._message_lock
+        await message_lock.acquire()
+        try:
+            lock = self._send_lock
+            await lock.acquire()
+            try:
+                if self._protocol.state is not State.OPEN:
+                    raise self._closed_error()
+                await self._write(self._protocol.data_to_send() + frame)
+            finally:
+                lock.release()
+        finally:
+            message_lock.release()
+
     async def ping(self, payload: bytes | None = None) -> float:
         """Send a ping (§5.5.2) and wait for the matching pong.
 

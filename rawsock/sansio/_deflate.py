@@ -283,6 +283,11 @@ class DeflateCodec:
         self._compressor: zlib._Compress | None = None
         self._decompressor: zlib._Decompress | None = None
 
+    @property
+    def send_settings(self) -> tuple[int, int, int]:
+        """``(level, window bits, memory level)`` this codec compresses with."""
+        return self._level, self._send_bits, self._memory_level
+
     def compress(self, data: bytes, final: bool) -> bytes:
         """Compress one message, or the next fragment of one (§7.2.1).
 

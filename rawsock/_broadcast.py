@@ -1,0 +1,191 @@
+"""Broadcast: one message to many connections without waiting for the slowest.
+
+Theory of operation: :meth:`Broadcaster.send` never waits. It encodes the message once
+per kind of connection that can share the bytes (servers without compression, or with
+compression but without context takeover, send identical frames) and appends it to each
+connection's bounded outgoing queue; one sender task per connection drains its queue.
+A connection whose queue is full is a slow consumer, and the caller's policy applies:
+``"drop"`` skips this message for it, ``"close"`` closes it (1013 "try again later" by
+default). ``send`` reports who was dropped or closed.
+
+Connections that must encode their own frames (clients, which mask every frame, and
+compression with context takeover, where each compressor has its own state) queue the
+message itself, and their sender encodes it with ``WebSocket.send``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Literal
+
+import trio
+
+from ._connection import WebSocket
+from .sansio._errors import ConnectionClosed
+from .sansio._frames import RSV1, Opcode, encode_frame
+from .sansio._protocol import Role
+
+__all__ = ["BroadcastResult", "Broadcaster"]
+
+#: Default bound of each connection's outgoing queue, in bytes.
+DEFAULT_MAX_QUEUE = 1024 * 1024
+_TAIL = b"\x00\x00\xff\xff"
+
+
+@dataclass
+class BroadcastResult:
+    """What one :meth:`Broadcaster.send` did with slow consumers."""
+
+    dropped: list[WebSocket] = field(default_factory=list)
+    closed: list[WebSocket] = field(default_factory=list)
+
+
+class _Outbox:
+    """One connection's bounded queue of frames (bytes) or messages to encode (str)."""
+
+    __slots__ = ("items", "size", "wakeup")
+
+    def __init__(self) -> None:
+        self.items: deque[tuple[bool, str | bytes]] = deque()  # (prebuilt frame?, data)
+        self.size = 0
+        self.wakeup = trio.Event()
+
+
+class Broadcaster:
+    """Sends messages to a changing set of connections, each at its own pace.
+
+    ::
+
+        async with trio.open_nursery() as nursery:
+            broadcaster = rawsock.Broadcaster(nursery, policy="close")
+            broadcaster.add(ws)
+            result = broadcaster.send("hello, everyone")   # returns at once
+
+    Args:
+        nursery: where the per-connection sender tasks run.
+        max_queue: bytes each connection may have waiting before it counts as slow.
+        policy: ``"drop"`` (skip the message for a slow connection) or ``"close"``.
+        close_code: the close code for ``"close"`` (1013 try again later, or 1008).
+    """
+
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        *,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        policy: Literal["drop", "close"] = "close",
+        close_code: int = 1013,
+    ) -> None:
+        if policy not in ("drop", "close"):
+            raise ValueError("policy must be 'drop' or 'close'")
+        self._nursery = nursery
+        self._max_queue = max_queue
+        self._policy = policy
+        self._close_code = close_code
+        self._outboxes: dict[WebSocket, _Outbox] = {}
+
+    @property
+    def connections(self) -> list[WebSocket]:
+        """The connections currently receiving broadcasts."""
+        return list(self._outboxes)
+
+    def add(self, ws: WebSocket) -> None:
+        """Start broadcasting to ``ws`` (it leaves on its own once closed)."""
+        if ws not in self._outboxes:
+            outbox = self._outboxes[ws] = _Outbox()
+            self._nursery.start_soon(self._sender, ws, outbox)
+
+    def remove(self, ws: WebSocket) -> None:
+        """Stop broadcasting to ``ws``; messages still queued for it are dropped."""
+        outbox = self._outboxes.pop(ws, None)
+        if outbox is not None:
+            outbox.items.clear()
+            outbox.wakeup.set()
+
+    def send(self, message: str | bytes) -> BroadcastResult:
+        """Queue ``message`` for every connection; never waits.
+
+        Returns:
+            The connections this message was dropped for, or that were closed, because
+            their queue was full.
+        """
+        result = BroadcastResult()
+        frames: dict[tuple[int, ...], bytes] = {}
+        for ws, outbox in list(self._outboxes.items()):
+            if ws.closed:
+                self.remove(ws)
+                continue
+            key = _sharing_key(ws)
+            if key is None:
+                item: tuple[bool, str | bytes] = (False, message)
+                size = len(message)
+            else:
+                frame = frames.get(key)
+                if frame is None:
+                    frame = frames[key] = _encode(message, key)
+                item = (True, frame)
+                size = len(frame)
+            if outbox.size + size > self._max_queue and outbox.items:
+                if self._policy == "drop":
+                    result.dropped.append(ws)
+                    continue
+                result.closed.append(ws)
+                self.remove(ws)
+                self._nursery.start_soon(_close_slow, ws, self._close_code)
+                continue
+            outbox.items.append(item)
+            outbox.size += size
+            outbox.wakeup.set()
+        return result
+
+    async def _sender(self, ws: WebSocket, outbox: _Outbox) -> None:
+        try:
+            while self._outboxes.get(ws) is outbox:
+                if not outbox.items:
+                    outbox.wakeup = trio.Event()
+                    await outbox.wakeup.wait()
+                    continue
+                prebuilt, data = outbox.items[0]
+                if prebuilt:
+                    await ws._send_frame(data)  # type: ignore[arg-type]
+                else:
+                    await ws.send(data)
+                if outbox.items:
+                    outbox.items.popleft()
+                    outbox.size -= len(data)
+        except ConnectionClosed:
+            pass
+        finally:
+            if self._outboxes.get(ws) is outbox:
+                del self._outboxes[ws]
+
+
+def _sharing_key(ws: WebSocket) -> tuple[int, ...] | None:
+    """What makes two connections' frames identical (``()``: plain), or None if unique."""
+    protocol = ws._protocol
+    if protocol.role is Role.CLIENT:
+        return None  # every client frame has its own mask
+    deflate = protocol.deflate
+    if deflate is None:
+        return ()
+    if not deflate.parameters.server_no_context_takeover:
+        return None  # each compressor carries its own history
+    return (*deflate.send_settings, deflate.threshold)
+
+
+def _encode(message: str | bytes, key: tuple[int, ...]) -> bytes:
+    payload = message.encode() if isinstance(message, str) else message
+    opcode = Opcode.TEXT if isinstance(message, str) else Opcode.BINARY
+    if key and len(payload) >= key[3]:
+        level, bits, memory_level, _ = key
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -bits, memory_level)
+        data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        return encode_frame(opcode, data[:-4] if data.endswith(_TAIL) else data, rsv=RSV1)
+    return encode_frame(opcode, payload)
+
+
+async def _close_slow(ws: WebSocket, code: int) -> None:
+    with trio.move_on_after(ws._close_timeout):
+        await ws.aclose(code, "too slow to keep up")
