@@ -477,6 +477,7 @@ class WebSocket:
         self._closing = True
         self._messages.clear()
         self._queued = 0
+        self._partial = None
         try:
             with trio.move_on_after(self._close_timeout):
                 if self._violation is not None:
@@ -484,7 +485,7 @@ class WebSocket:
                 if self._protocol.state is State.OPEN and not self._transport_closed:
                     async with self._send_lock:
                         self._protocol.send_close(code, reason)
-                        await self._write(self._protocol.data_to_send())
+                        await self._write(self._protocol.data_to_send(), raise_closed=False)
                 self._urgent += 1
                 try:
                     while self._closed is None or (

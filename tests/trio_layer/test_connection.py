@@ -411,3 +411,23 @@ async def test_frames_that_came_with_the_101_are_answered_at_once() -> None:
                 with pytest.raises(rawsock.ConnectionClosed) as info:
                     await ws.receive()
                 assert info.value.code == 1007
+
+
+async def test_aclose_on_a_broken_transport_does_not_raise() -> None:
+    with trio.fail_after(5):
+        client_stream, server_stream = trio.testing.memory_stream_pair()
+        async with trio.open_nursery() as nursery:
+            accepted: list[rawsock.WebSocket] = []
+
+            async def accept() -> None:
+                accepted.append(await rawsock.accept(server_stream, close_timeout=0.5))
+
+            nursery.start_soon(accept)
+            handshake = rawsock.sansio.ClientHandshake("x", "/")
+            await client_stream.send_all(handshake.request_bytes())
+            while handshake.next_response() is None:
+                handshake.receive_data(await client_stream.receive_some())
+            await trio.testing.wait_all_tasks_blocked()
+            await client_stream.aclose()  # the peer vanishes without a close frame
+            await accepted[0].aclose()  # must close quietly
+            assert accepted[0].closed and accepted[0].close_code == 1006
