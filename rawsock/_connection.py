@@ -230,12 +230,8 @@ class WebSocket:
         waited = False
         try:
             while True:
-                if self._messages:
-                    item = self._messages.popleft()
-                    self._queued -= queued_size(item)
-                else:
-                    item = await self._wait_for_item()
-                    waited = True
+                item, waited_now = await self._next_item()
+                waited = waited or waited_now
                 if not isinstance(item, MessageChunk):
                     self._partial = None  # any abandoned part of a message ends here
                     break
@@ -260,6 +256,18 @@ class WebSocket:
         self._receiving = False
         if self._reader_idle:
             self._reader_idle.unpark_all()
+
+    async def _next_item(self) -> tuple[str | bytes | MessageChunk, bool]:
+        """Pop the next queued message or chunk, waiting if there is none.
+
+        Returns:
+            The item, and whether this call had to wait (a checkpoint happened).
+        """
+        if self._messages:
+            item = self._messages.popleft()
+            self._queued -= queued_size(item)
+            return item, False
+        return await self._wait_for_item(), True
 
     async def _wait_for_item(self) -> str | bytes | MessageChunk:
         """Wait until a message or chunk is queued (reading if nobody else is); pop it."""

@@ -60,12 +60,8 @@ class MessageStream:
         waited = False
         try:
             while True:
-                if ws._messages:
-                    item = ws._messages.popleft()
-                    ws._queued -= queued_size(item)
-                else:
-                    item = await ws._wait_for_item()
-                    waited = True
+                item, waited_now = await ws._next_item()
+                waited = waited or waited_now
                 if not isinstance(item, MessageChunk):
                     self._done = True  # a whole message, in one piece
                     ws._partial = None

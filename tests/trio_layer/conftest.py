@@ -69,6 +69,32 @@ async def tcp_pair(
         await listeners[0].aclose()
 
 
+@asynccontextmanager
+async def raw_client(
+    extensions: str | None = None, **server_options: Any
+) -> AsyncIterator[tuple[rawsock.WebSocket, trio.abc.Stream, rawsock.sansio.ClientHandshake]]:
+    """A server-side WebSocket whose client is this test, speaking raw bytes.
+
+    Yields the accepted WebSocket, the client's end of the stream (after the handshake)
+    and the client's handshake (its ``trailing_data`` holds bytes that came with the 101).
+    """
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        accepted: list[rawsock.WebSocket] = []
+
+        async def accept() -> None:
+            accepted.append(await rawsock.accept(server_stream, **server_options))
+
+        nursery.start_soon(accept)
+        handshake = rawsock.sansio.ClientHandshake("x", "/", extensions=extensions)
+        await client_stream.send_all(handshake.request_bytes())
+        while handshake.next_response() is None:
+            handshake.receive_data(await client_stream.receive_some())
+        await trio.testing.wait_all_tasks_blocked()
+        yield accepted[0], client_stream, handshake
+        nursery.cancel_scope.cancel()
+
+
 @pytest.fixture
 def autojump_clock() -> trio.testing.MockClock:
     return trio.testing.MockClock(autojump_threshold=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 import trio.testing
-from conftest import memory_pair, tcp_pair
+from conftest import memory_pair, raw_client, tcp_pair
 
 import rawsock
 from rawsock._connection import MAX_READ_SIZE
@@ -197,20 +197,7 @@ async def test_cancelled_receive_loses_nothing() -> None:
 
 async def test_cancelled_receive_midway_through_a_frame_loses_nothing() -> None:
     with trio.fail_after(5):
-        client_stream, server_stream = trio.testing.memory_stream_pair()
-        async with trio.open_nursery() as nursery:
-            accepted: list[rawsock.WebSocket] = []
-
-            async def accept() -> None:
-                accepted.append(await rawsock.accept(server_stream, close_timeout=0.1))
-
-            nursery.start_soon(accept)
-            handshake = rawsock.sansio.ClientHandshake("x", "/")
-            await client_stream.send_all(handshake.request_bytes())
-            while handshake.next_response() is None:
-                handshake.receive_data(await client_stream.receive_some())
-            await trio.testing.wait_all_tasks_blocked()
-            server = accepted[0]
+        async with raw_client(close_timeout=0.1) as (server, client_stream, _):
             frame = encode_frame(Opcode.BINARY, bytes(range(200)), mask_key=b"abcd")
             await client_stream.send_all(frame[:50])
             with trio.move_on_after(0.05) as scope:
@@ -298,20 +285,7 @@ async def test_aclose_rejects_invalid_codes_without_closing() -> None:
 
 async def test_protocol_error_closes_with_its_code() -> None:
     with trio.fail_after(5):
-        client_stream, server_stream = trio.testing.memory_stream_pair()
-        async with trio.open_nursery() as nursery:
-            accepted: list[rawsock.WebSocket] = []
-
-            async def accept() -> None:
-                accepted.append(await rawsock.accept(server_stream))
-
-            nursery.start_soon(accept)
-            handshake = rawsock.sansio.ClientHandshake("x", "/")
-            await client_stream.send_all(handshake.request_bytes())
-            while handshake.next_response() is None:
-                handshake.receive_data(await client_stream.receive_some())
-            await trio.testing.wait_all_tasks_blocked()
-            server = accepted[0]
+        async with raw_client() as (server, client_stream, _):
             # An unmasked client frame: 1002, sent as a close frame, then TCP closed.
             await client_stream.send_all(encode_frame(Opcode.TEXT, b"unmasked"))
             with pytest.raises(rawsock.ConnectionClosed) as info:
@@ -415,19 +389,7 @@ async def test_frames_that_came_with_the_101_are_answered_at_once() -> None:
 
 async def test_aclose_on_a_broken_transport_does_not_raise() -> None:
     with trio.fail_after(5):
-        client_stream, server_stream = trio.testing.memory_stream_pair()
-        async with trio.open_nursery() as nursery:
-            accepted: list[rawsock.WebSocket] = []
-
-            async def accept() -> None:
-                accepted.append(await rawsock.accept(server_stream, close_timeout=0.5))
-
-            nursery.start_soon(accept)
-            handshake = rawsock.sansio.ClientHandshake("x", "/")
-            await client_stream.send_all(handshake.request_bytes())
-            while handshake.next_response() is None:
-                handshake.receive_data(await client_stream.receive_some())
-            await trio.testing.wait_all_tasks_blocked()
+        async with raw_client(close_timeout=0.5) as (server, client_stream, _):
             await client_stream.aclose()  # the peer vanishes without a close frame
-            await accepted[0].aclose()  # must close quietly
-            assert accepted[0].closed and accepted[0].close_code == 1006
+            await server.aclose()  # must close quietly
+            assert server.closed and server.close_code == 1006

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 import trio.testing
-from conftest import memory_pair, tcp_pair
+from conftest import memory_pair, raw_client, tcp_pair
 
 import rawsock
 from rawsock.sansio import Opcode, encode_frame
@@ -66,19 +66,7 @@ async def test_text_chunks_never_split_a_character() -> None:
     text = "aé€😀" * 5000
     encoded = text.encode()
     with trio.fail_after(10):
-        client_stream, server_stream = trio.testing.memory_stream_pair()
-        async with trio.open_nursery() as nursery:
-            accepted: list[rawsock.WebSocket] = []
-
-            async def accept() -> None:
-                accepted.append(await rawsock.accept(server_stream, **PLAIN))
-
-            nursery.start_soon(accept)
-            handshake = rawsock.sansio.ClientHandshake("x", "/")
-            await client_stream.send_all(handshake.request_bytes())
-            while handshake.next_response() is None:
-                handshake.receive_data(await client_stream.receive_some())
-            await trio.testing.wait_all_tasks_blocked()
+        async with raw_client(**PLAIN) as (server, client_stream, _):
             pieces = [encoded[i : i + 7] for i in range(0, len(encoded), 7)]  # odd cuts
             frames = [
                 encode_frame(
@@ -90,11 +78,10 @@ async def test_text_chunks_never_split_a_character() -> None:
                 for index, piece in enumerate(pieces)
             ]
             await client_stream.send_all(b"".join(frames))
-            chunks = [chunk async for chunk in accepted[0].receive_stream()]
+            chunks = [chunk async for chunk in server.receive_stream()]
             assert all(isinstance(chunk, str) for chunk in chunks)
             assert "".join(chunks) == text  # type: ignore[arg-type]
             assert len(chunks) > 1
-            nursery.cancel_scope.cancel()
 
 
 async def test_streamed_sending_rejects_mixed_types() -> None:
@@ -233,22 +220,14 @@ async def test_decompression_bomb_gets_1009_with_bounded_memory(streaming: bool)
     """Neither receive() nor receive_stream() lets a bomb inflate past the message limit."""
     bomb = gigabyte_bomb()
     with trio.fail_after(30):
-        client_stream, server_stream = trio.testing.memory_stream_pair()
-        async with trio.open_nursery() as nursery:
-            accepted: list[rawsock.WebSocket] = []
-
-            async def accept() -> None:
-                accepted.append(await rawsock.accept(server_stream))
-
-            nursery.start_soon(accept)
-            handshake = rawsock.sansio.ClientHandshake(
-                "x", "/", extensions="permessage-deflate; client_max_window_bits"
-            )
-            await client_stream.send_all(handshake.request_bytes())
-            while (response := handshake.next_response()) is None:
-                handshake.receive_data(await client_stream.receive_some())
-            assert response.extensions, "the server should have accepted compression"
-            await trio.testing.wait_all_tasks_blocked()
+        extensions = "permessage-deflate; client_max_window_bits"
+        async with trio.open_nursery() as nursery, raw_client(extensions) as (
+            server,
+            client_stream,
+            handshake,
+        ):
+            response = handshake.next_response()
+            assert response is not None and response.extensions, "compression was declined"
             tracemalloc.start()
             try:
                 # Fragments of 256 KiB, each within the frame limit (1 MiB by default).
@@ -266,14 +245,13 @@ async def test_decompression_bomb_gets_1009_with_bounded_memory(streaming: bool)
                 nursery.start_soon(client_stream.send_all, frames)
                 with pytest.raises(rawsock.ConnectionClosed) as info:
                     if streaming:
-                        async for _ in accepted[0].receive_stream():
+                        async for _ in server.receive_stream():
                             pass
                     else:
-                        await accepted[0].receive()
+                        await server.receive()
                 _, peak = tracemalloc.get_traced_memory()
             finally:
                 tracemalloc.stop()
             assert info.value.code == 1009
             assert "decompressed" in str(info.value.__cause__)
             assert peak < 16 * 1024 * 1024, f"peak traced memory {peak} bytes"
-            nursery.cancel_scope.cancel()
