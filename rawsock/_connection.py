@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import struct
 from collections import deque
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
 from typing import TypeVar
 
 import trio
@@ -377,23 +377,24 @@ class WebSocket:
         Raises:
             ConnectionClosed: the connection is closed or closing.
         """
-        message_lock = self._message_lock
-        await message_lock.acquire()
-        try:
-            lock = self._send_lock
-            await lock.acquire()
-            try:
-                if self._protocol.state is not State.OPEN:
-                    raise self._closed_error()
-                self._protocol.send(message, compress=compress)
-                await self._write(self._protocol.data_to_send())
-            finally:
-                lock.release()
-        finally:
-            message_lock.release()
+        protocol = self._protocol
+
+        def encode() -> bytes:
+            protocol.send(message, compress=compress)
+            return protocol.data_to_send()
+
+        await self._send_data(encode)
 
     async def _send_frame(self, frame: bytes) -> None:
         """Write one complete, already encoded data frame (used by ``Broadcaster``)."""
+        await self._send_data(lambda: self._protocol.data_to_send() + frame)
+
+    async def _send_data(self, encode: Callable[[], bytes]) -> None:
+        """Write a data message: ``encode()`` runs holding both locks, once OPEN is checked.
+
+        The message lock keeps data messages (and the fragments of a streamed one) from
+        interleaving; the writers' lock is what control frames take too.
+        """
         message_lock = self._message_lock
         await message_lock.acquire()
         try:
@@ -402,7 +403,7 @@ class WebSocket:
             try:
                 if self._protocol.state is not State.OPEN:
                     raise self._closed_error()
-                await self._write(self._protocol.data_to_send() + frame)
+                await self._write(encode())
             finally:
                 lock.release()
         finally:

@@ -95,6 +95,19 @@ async def raw_client(
         nursery.cancel_scope.cancel()
 
 
+async def raw_server_that_never_answers(stream: trio.abc.Stream) -> None:
+    """Completes the server side of the handshake, then reads everything, answers nothing."""
+    handshake = rawsock.sansio.ServerHandshake()
+    while (request := handshake.next_request()) is None:
+        handshake.receive_data(await stream.receive_some())
+    await stream.send_all(handshake.accept(handshake.validate(request)))
+    try:
+        while await stream.receive_some():
+            pass
+    except (trio.ClosedResourceError, trio.BrokenResourceError):
+        pass
+
+
 @pytest.fixture
 def autojump_clock() -> trio.testing.MockClock:
     return trio.testing.MockClock(autojump_threshold=0)

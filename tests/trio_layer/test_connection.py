@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 import trio.testing
-from conftest import memory_pair, raw_client, tcp_pair
+from conftest import memory_pair, raw_client, raw_server_that_never_answers, tcp_pair
 
 import rawsock
 from rawsock._connection import MAX_READ_SIZE
@@ -93,7 +93,7 @@ async def test_ping_payload_must_be_unique_while_waiting() -> None:
     with trio.fail_after(5):
         client_stream, server_stream = trio.testing.memory_stream_pair()
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_raw_server_that_never_answers, server_stream)
+            nursery.start_soon(raw_server_that_never_answers, server_stream)
             async with rawsock.connect("ws://x/", stream=client_stream, close_timeout=0.1) as ws:
                 with trio.move_on_after(0.2) as scope:
                     async with trio.open_nursery() as inner:
@@ -110,7 +110,7 @@ async def test_ping_fails_when_the_connection_closes() -> None:
     with trio.fail_after(5):
         client_stream, server_stream = trio.testing.memory_stream_pair()
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_raw_server_that_never_answers, server_stream)
+            nursery.start_soon(raw_server_that_never_answers, server_stream)
             async with (
                 rawsock.connect("ws://x/", stream=client_stream, close_timeout=0.2) as ws,
                 trio.open_nursery() as inner,
@@ -123,19 +123,6 @@ async def test_ping_fails_when_the_connection_closes() -> None:
                 inner.start_soon(ping)
                 await trio.testing.wait_all_tasks_blocked()
                 await server_stream.aclose()
-
-
-async def _raw_server_that_never_answers(stream: trio.abc.Stream) -> None:
-    """Completes the handshake, then reads and ignores everything."""
-    handshake = rawsock.sansio.ServerHandshake()
-    while (request := handshake.next_request()) is None:
-        handshake.receive_data(await stream.receive_some())
-    await stream.send_all(handshake.accept(handshake.validate(request)))
-    try:
-        while await stream.receive_some():
-            pass
-    except trio.ClosedResourceError:
-        pass
 
 
 async def test_liveness_while_the_handler_only_sends() -> None:
@@ -248,7 +235,7 @@ async def test_close_timeout_when_the_peer_never_answers(
 ) -> None:
     client_stream, server_stream = trio.testing.memory_stream_pair()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_raw_server_that_never_answers, server_stream)
+        nursery.start_soon(raw_server_that_never_answers, server_stream)
         async with rawsock.connect("ws://x/", stream=client_stream, close_timeout=3) as ws:
             started = trio.current_time()
             await ws.aclose()
@@ -261,7 +248,7 @@ async def test_aclose_always_closes_even_when_cancelled() -> None:
     with trio.fail_after(5):
         client_stream, server_stream = trio.testing.memory_stream_pair()
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_raw_server_that_never_answers, server_stream)
+            nursery.start_soon(raw_server_that_never_answers, server_stream)
             async with rawsock.connect("ws://x/", stream=client_stream) as ws:
                 with trio.CancelScope() as scope:
                     scope.cancel()

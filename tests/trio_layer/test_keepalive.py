@@ -5,22 +5,10 @@ from __future__ import annotations
 import pytest
 import trio
 import trio.testing
+from conftest import raw_server_that_never_answers
 
 import rawsock
 from rawsock._connection import MAX_READ_SIZE
-
-
-async def _raw_server_that_never_answers(stream: trio.abc.Stream) -> None:
-    """Completes the handshake, then reads everything and answers nothing."""
-    handshake = rawsock.sansio.ServerHandshake()
-    while (request := handshake.next_request()) is None:
-        handshake.receive_data(await stream.receive_some())
-    await stream.send_all(handshake.accept(handshake.validate(request)))
-    try:
-        while await stream.receive_some():
-            pass
-    except (trio.ClosedResourceError, trio.BrokenResourceError):
-        pass
 
 
 async def test_dead_peer_is_closed_with_1011_within_interval_plus_timeout(
@@ -28,7 +16,7 @@ async def test_dead_peer_is_closed_with_1011_within_interval_plus_timeout(
 ) -> None:
     client_stream, server_stream = trio.testing.memory_stream_pair()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_raw_server_that_never_answers, server_stream)
+        nursery.start_soon(raw_server_that_never_answers, server_stream)
         options = {"ping_interval": 5.0, "ping_timeout": 3.0, "close_timeout": 1.0}
         async with rawsock.connect("ws://x/", stream=client_stream, **options) as ws:
             started = trio.current_time()
@@ -98,7 +86,7 @@ async def test_keepalive_off() -> None:
     with trio.fail_after(5):
         client_stream, server_stream = trio.testing.memory_stream_pair()
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_raw_server_that_never_answers, server_stream)
+            nursery.start_soon(raw_server_that_never_answers, server_stream)
             async with rawsock.connect(
                 "ws://x/", stream=client_stream, ping_interval=None, close_timeout=0.1
             ) as ws:
