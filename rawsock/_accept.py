@@ -44,17 +44,16 @@ from ._http import (
     render_response,
 )
 from ._security import BasicAuth, check_host, check_origin
+from ._settings import DEFAULT_OPEN_TIMEOUT, ConnectionSettings
 from .sansio._deflate import DEFAULT_COMPRESSION, DeflateParameters, PerMessageDeflate
 from .sansio._errors import ConnectionClosed, HandshakeError, LocalProtocolError
 from .sansio._handshake import Request, ServerHandshake
-from .sansio._protocol import DEFAULT_MAX_MESSAGE_SIZE, Protocol, Role
+from .sansio._protocol import DEFAULT_MAX_MESSAGE_SIZE, Role
 
 __all__ = ["DEFAULT_OPEN_TIMEOUT", "ServerSettings", "accept", "accept_with", "serve_stream"]
 
 logger = logging.getLogger("rawsock.server")
 
-#: Seconds a client has to complete its opening handshake.
-DEFAULT_OPEN_TIMEOUT = 10.0
 
 #: ``select_subprotocol(request, offered)``: the subprotocol to use, one of ``offered``
 #: (the client's list, in its order), or ``None`` for none; may be a coroutine function.
@@ -65,7 +64,7 @@ Handler = Callable[[WebSocket], Awaitable[Any]]
 
 
 @dataclass(frozen=True, kw_only=True)
-class ServerSettings:
+class ServerSettings(ConnectionSettings):
     """Every option of :func:`accept` (see there); ``serve`` builds one per server."""
 
     subprotocols: Sequence[str] = ()
@@ -75,14 +74,6 @@ class ServerSettings:
     allowed_hosts: Sequence[str] | None = None
     origins: Sequence[str | None] | None = None
     basic_auth: BasicAuth | None = None
-    compression: PerMessageDeflate | None = DEFAULT_COMPRESSION
-    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
-    max_frame_size: int | None = None
-    receive_buffer: int = DEFAULT_RECEIVE_BUFFER
-    open_timeout: float | None = DEFAULT_OPEN_TIMEOUT
-    close_timeout: float = DEFAULT_CLOSE_TIMEOUT
-    ping_interval: float | None = DEFAULT_PING_INTERVAL
-    ping_timeout: float | None = DEFAULT_PING_TIMEOUT
     max_request_line: int = 8192
     max_header_size: int = 16384
     max_headers: int = 128
@@ -94,11 +85,6 @@ class ServerSettings:
             max_header_size=self.max_header_size,
             max_headers=self.max_headers,
         )
-
-    @property
-    def deadline(self) -> float:
-        """``open_timeout`` for ``trio.fail_after`` (infinite when ``None``)."""
-        return self.open_timeout if self.open_timeout is not None else float("inf")
 
 
 @dataclass(frozen=True)
@@ -332,27 +318,14 @@ async def accept_with(
     except BaseException:
         await trio.aclose_forcefully(stream)
         raise
-    protocol = Protocol(
-        Role.SERVER,
-        max_message_size=settings.max_message_size,
-        max_frame_size=settings.max_frame_size,
-        deflate=(
-            settings.compression.codec(answer.agreed, client=False)
-            if settings.compression and answer.agreed
-            else None
-        ),
-    )
-    return WebSocket(
+    return settings.open_websocket(
         stream,
-        protocol,
+        Role.SERVER,
+        answer.agreed,
         path=answer.request.target,
         request_headers=answer.request.headers,
         response_headers=handshake.response_headers,
         subprotocol=answer.subprotocol,
-        close_timeout=settings.close_timeout,
-        receive_buffer=settings.receive_buffer,
-        ping_interval=settings.ping_interval,
-        ping_timeout=settings.ping_timeout,
         initial_data=handshake.trailing_data,
     )
 

@@ -29,18 +29,17 @@ from ._connection import (
 )
 from ._http import connection_log
 from ._proxy import open_tunnel, parse_proxy_url, proxy_from_environment
+from ._settings import DEFAULT_OPEN_TIMEOUT, ConnectionSettings
 from .sansio._client_handshake import ClientHandshake
 from .sansio._deflate import DEFAULT_COMPRESSION, PerMessageDeflate
 from .sansio._errors import HandshakeError, HandshakeRejected
 from .sansio._headers import Headers
-from .sansio._protocol import DEFAULT_MAX_MESSAGE_SIZE, Protocol, Role
+from .sansio._protocol import DEFAULT_MAX_MESSAGE_SIZE, Role
 
 __all__ = ["ClientSettings", "WebSocketURL", "connect", "open_websocket", "parse_url"]
 
 logger = logging.getLogger("rawsock.client")
 
-#: Seconds allowed for TCP connect, TLS and the opening handshake together.
-DEFAULT_OPEN_TIMEOUT = 10.0
 #: Redirects followed before giving up.
 DEFAULT_MAX_REDIRECTS = 10
 
@@ -105,7 +104,7 @@ def _redirect_target(current: WebSocketURL, location: str) -> WebSocketURL:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ClientSettings:
+class ClientSettings(ConnectionSettings):
     """Every option of :func:`connect` but ``stream`` (see there)."""
 
     subprotocols: Sequence[str] = ()
@@ -114,14 +113,6 @@ class ClientSettings:
     unix_socket_path: str | None = None
     proxy: str | bool | None = True
     max_redirects: int = DEFAULT_MAX_REDIRECTS
-    compression: PerMessageDeflate | None = DEFAULT_COMPRESSION
-    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
-    max_frame_size: int | None = None
-    receive_buffer: int = DEFAULT_RECEIVE_BUFFER
-    open_timeout: float | None = DEFAULT_OPEN_TIMEOUT
-    close_timeout: float = DEFAULT_CLOSE_TIMEOUT
-    ping_interval: float | None = DEFAULT_PING_INTERVAL
-    ping_timeout: float | None = DEFAULT_PING_TIMEOUT
 
 
 @asynccontextmanager
@@ -273,9 +264,8 @@ async def _open(
         extensions=compression.offer() if compression else None,
         extra_headers=settings.extra_headers,
     )
-    timeout = settings.open_timeout if settings.open_timeout is not None else float("inf")
     try:
-        with trio.fail_after(timeout):
+        with trio.fail_after(settings.deadline):
             if stream is None:
                 stream = await _transport(target, settings, log)
                 if target.secure:
@@ -302,22 +292,13 @@ async def _open(
             await trio.aclose_forcefully(stream)
         raise
     log.info("open: %s (subprotocol %s)", target, response.subprotocol)
-    protocol = Protocol(
-        Role.CLIENT,
-        max_message_size=settings.max_message_size,
-        max_frame_size=settings.max_frame_size,
-        deflate=compression.codec(agreed, client=True) if compression and agreed else None,
-    )
-    return WebSocket(
+    return settings.open_websocket(
         stream,
-        protocol,
+        Role.CLIENT,
+        agreed,
         path=target.target,
         request_headers=handshake.request_headers,
         response_headers=response.headers,
         subprotocol=response.subprotocol,
-        close_timeout=settings.close_timeout,
-        receive_buffer=settings.receive_buffer,
-        ping_interval=settings.ping_interval,
-        ping_timeout=settings.ping_timeout,
         initial_data=handshake.trailing_data,
     )
