@@ -37,7 +37,6 @@ from __future__ import annotations
 import struct
 from collections import deque
 from collections.abc import AsyncIterable, Callable, Iterable
-from typing import TypeVar
 
 import trio
 
@@ -70,7 +69,6 @@ DEFAULT_PING_TIMEOUT = 20.0
 
 _TRANSPORT_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError)
 _PING_PAYLOAD = struct.Struct("!Q")
-_T = TypeVar("_T")
 
 
 class _PendingPing:
@@ -171,8 +169,9 @@ class WebSocket:
         self._transport_closed = False
         self._send_lock = WriteLock()  # one writer on the stream at a time
         self._message_lock = WriteLock()  # one data message (maybe fragmented) at a time
-        self._max_message_size = protocol.max_message_size
-        protocol.deliver_chunks()  # limits for whole messages are enforced in receive()
+        if not protocol.chunked:
+            raise ValueError("a WebSocket needs a Protocol(chunked=True)")
+        self._max_message_size = protocol.max_message_size  # enforced in receive()
         self._partial: list[str | bytes] | None = None  # receive()'s message in progress
         self._read_size = READ_SIZE
         self._receiving = False

@@ -67,6 +67,7 @@ class ConnectionSettings:
             max_message_size=self.max_message_size,
             max_frame_size=self.max_frame_size,
             deflate=deflate,
+            chunked=True,
         )
         return WebSocket(
             stream,

@@ -60,7 +60,8 @@ class Protocol:
     Args:
         role: client or server.
         max_message_size: largest received message payload (1009 beyond it); ``None``
-            for no limit.
+            for no limit. With ``chunked``, only what one compressed message may
+            decompress to is limited here; the rest of the limit is the caller's.
         max_frame_size: largest received frame payload (1009 beyond it); ``None`` means
             the same as ``max_message_size``.
         random_bytes: source of masking keys for a client (§5.3: "freshly and randomly
@@ -69,6 +70,8 @@ class Protocol:
             it claims the RSV1 bit.
         chunked: deliver messages that arrive in several pieces as ``MessageChunk``
             events instead of holding them whole (for streaming; see ``_assembler.py``).
+            The caller then enforces ``max_message_size`` on whole messages, with the
+            help of ``MessageChunk.size``.
     """
 
     def __init__(
@@ -90,8 +93,18 @@ class Protocol:
             max_frame_size=max_message_size if max_frame_size is None else max_frame_size,
             allowed_rsv=RSV1 if deflate is not None else 0,
         )
-        self._assembler = MessageAssembler(max_message_size, deflate, chunked=chunked)
-        self._max_message_size = max_message_size
+        if chunked:
+            # No limit on chunks themselves, but a decompression bomb must not be able
+            # to produce a huge chunk before the caller can refuse the message.
+            self._assembler = MessageAssembler(
+                None, deflate, chunked=True, max_inflated=max_message_size
+            )
+        else:
+            self._assembler = MessageAssembler(max_message_size, deflate)
+        #: Whether messages in pieces come out as ``MessageChunk`` events.
+        self.chunked = chunked
+        #: The limit on a received message's size (see ``chunked`` for who enforces it).
+        self.max_message_size = max_message_size
         self.deflate = deflate
         self._sending_compressed = False
         self._events: list[Event] = []
@@ -109,23 +122,6 @@ class Protocol:
         self._violation: RemoteProtocolError | None = None  # parsing stopped here
 
     # -- receiving ---------------------------------------------------------------------
-
-    @property
-    def max_message_size(self) -> int | None:
-        """The limit on a received message's size this protocol enforces (None: none)."""
-        return self._max_message_size
-
-    def deliver_chunks(self) -> None:
-        """Switch to chunked delivery (see ``MessageChunk``) before any data arrives.
-
-        The message size limit then becomes the caller's to enforce, with the help of
-        ``MessageChunk.size``; the frame size limit stays, and so does the limit on what
-        one compressed message may decompress to (a decompression bomb must not be able
-        to produce a huge chunk before the caller can refuse it).
-        """
-        limit = self._max_message_size
-        self._assembler = MessageAssembler(None, self.deflate, chunked=True, max_inflated=limit)
-        self._max_message_size = None
 
     @property
     def buffered(self) -> int:
