@@ -380,3 +380,17 @@ async def test_aclose_on_a_broken_transport_does_not_raise() -> None:
             await client_stream.aclose()  # the peer vanishes without a close frame
             await server.aclose()  # must close quietly
             assert server.closed and server.close_code == 1006
+
+
+async def test_a_websocket_needs_a_chunked_protocol() -> None:
+    client_stream, _ = trio.testing.memory_stream_pair()
+    headers = rawsock.sansio.Headers()
+    with pytest.raises(ValueError, match="chunked"):
+        rawsock.WebSocket(
+            client_stream,
+            rawsock.sansio.Protocol(rawsock.sansio.Role.CLIENT),
+            path="/",
+            request_headers=headers,
+            response_headers=headers,
+            subprotocol=None,
+        )
