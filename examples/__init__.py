@@ -1,0 +1,1 @@
+"""Example applications built on rawsock: ``python -m examples.chat``, ``examples.stream``, ``examples.sync``."""
