@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import zlib
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -104,8 +105,14 @@ class Broadcaster:
             outbox.items.clear()
             outbox.wakeup.set()
 
-    def send(self, message: str | bytes) -> BroadcastResult:
-        """Queue ``message`` for every connection; never waits.
+    def send(
+        self, message: str | bytes, *, to: Iterable[WebSocket] | None = None
+    ) -> BroadcastResult:
+        """Queue ``message`` for every connection (or only those in ``to``); never waits.
+
+        Messages queued for one connection go out in the order they were queued, so
+        ``send(reply, to=[ws])`` keeps a reply in order with the broadcasts around it.
+        Connections in ``to`` that are not members are skipped.
 
         Returns:
             The connections this message was dropped for, or that were closed, because
@@ -113,7 +120,11 @@ class Broadcaster:
         """
         result = BroadcastResult()
         frames: dict[tuple[int, ...], bytes] = {}
-        for ws, outbox in list(self._outboxes.items()):
+        if to is None:
+            targets = list(self._outboxes.items())
+        else:
+            targets = [(ws, self._outboxes[ws]) for ws in to if ws in self._outboxes]
+        for ws, outbox in targets:
             if ws.closed:
                 self.remove(ws)
                 continue

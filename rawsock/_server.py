@@ -41,6 +41,7 @@ from ._accept import (
 )
 from ._connection import WebSocket
 from ._http import Pending, connection_log, refuse, server_log
+from ._listen import open_tcp_listeners
 from .sansio._errors import HandshakeError
 
 __all__ = [
@@ -280,6 +281,7 @@ async def serve(
     max_connections: int | None = None,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     backlog: int | None = None,
+    reuse_port: bool = False,
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
     **options: Any,
 ) -> None:
@@ -306,17 +308,19 @@ async def serve(
         shutdown_timeout: seconds a shutdown waits for close handshakes and handlers
             before cancelling them.
         backlog: the listen backlog (default: trio's).
+        reuse_port: set ``SO_REUSEPORT``, so that several processes can serve the same
+            port and the kernel spreads connections over them (one process per core).
         task_status: for ``nursery.start``, which returns the :class:`Server`.
         options: those of :func:`accept`, for every connection.
 
     Raises:
         TypeError: an unknown option (before anything is bound).
         ValueError: ``max_connections`` below 1.
-        OSError: the address cannot be bound.
+        OSError: the address cannot be bound (or ``reuse_port`` is unsupported).
     """
     _check_limit(max_connections)
     settings = ServerSettings(**options)
-    listeners = await trio.open_tcp_listeners(port, host=host, backlog=backlog)
+    listeners = await open_tcp_listeners(port, host, backlog=backlog, reuse_port=reuse_port)
     server = Server(
         handler,
         listeners,

@@ -159,3 +159,43 @@ async def test_members_leave_when_closed_and_can_be_removed() -> None:
             with pytest.raises(ValueError):
                 rawsock.Broadcaster(nursery, policy="ignore")  # type: ignore[arg-type]
             nursery.cancel_scope.cancel()
+
+
+async def test_send_to_some_members_keeps_per_connection_order() -> None:
+    """``to=`` reaches only the named members, in order with full broadcasts."""
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            server_sides: list[rawsock.WebSocket] = []
+            all_joined = trio.Event()
+
+            async def member(ws: rawsock.WebSocket) -> None:
+                server_sides.append(ws)
+                if len(server_sides) == 3:
+                    all_joined.set()
+                async for _ in ws:
+                    pass
+
+            server = await nursery.start(partial(rawsock.serve, member, "127.0.0.1", 0))
+            url = f"ws://127.0.0.1:{server.port}/"
+            async with (
+                rawsock.connect(url) as first,
+                rawsock.connect(url) as second,
+                rawsock.connect(url) as third,
+            ):
+                await all_joined.wait()
+                broadcaster = rawsock.Broadcaster(nursery)
+                for ws in server_sides:
+                    broadcaster.add(ws)
+                outsider = server_sides[0]
+                broadcaster.remove(outsider)
+                for n in range(20):
+                    broadcaster.send(f"all {n}")
+                    broadcaster.send(f"some {n}", to=[server_sides[1], outsider])
+                got = {"second": [await second.receive() for _ in range(40)]}
+                got["third"] = [await third.receive() for _ in range(20)]
+                with trio.move_on_after(0.2):
+                    got["first"] = [await first.receive()]
+            assert got["second"] == [m for n in range(20) for m in (f"all {n}", f"some {n}")]
+            assert got["third"] == [f"all {n}" for n in range(20)]
+            assert "first" not in got  # not a member: nothing, not even the targeted ones
+            nursery.cancel_scope.cancel()
