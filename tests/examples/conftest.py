@@ -9,15 +9,18 @@ program is a failure instead, so nothing skips in CI.
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -100,3 +103,30 @@ def programs() -> Iterator[list[Program]]:
     yield started
     for program in started:
         program.stop()
+
+
+class Lines:
+    """The lines a program prints, read by a thread, so a test can wait with a timeout."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._stream = stream
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put("<end of output>")
+
+    def next(self, timeout: float = 10.0) -> str:
+        """The next line (fails after ``timeout`` seconds)."""
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            pytest.fail(f"no output within {timeout} s")
+
+    def close(self) -> None:
+        """Close the stream once the program has ended (its output is then complete)."""
+        self._thread.join(5)
+        self._stream.close()

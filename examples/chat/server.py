@@ -1,0 +1,76 @@
+"""The chat server: the page and the WebSocket endpoint on one port.
+
+``GET /`` (and ``/chat.js``, ``/chat.css``) serve the browser client through rawsock's
+``handle_request`` hook; WebSocket connections to ``/ws`` join the chat.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import partial
+from pathlib import Path
+
+import trio
+
+import rawsock
+
+from .broker import Broker
+from .hub import ChatHub
+from .protocol import MAX_MESSAGE_SIZE
+
+__all__ = ["OUTBOX_LIMIT", "routes", "run_server"]
+
+#: Bytes waiting for one client before it counts as too slow and is closed (1013).
+OUTBOX_LIMIT = 256 * 1024
+
+_STATIC = Path(__file__).with_name("static")
+_FILES = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/chat.js": ("chat.js", "text/javascript; charset=utf-8"),
+    "/chat.css": ("chat.css", "text/css; charset=utf-8"),
+}
+_PAGES = {
+    path: rawsock.HTTPResponse(
+        200,
+        [("Content-Type", kind), ("Cache-Control", "no-cache")],
+        (_STATIC / name).read_bytes(),
+    )
+    for path, (name, kind) in _FILES.items()
+}
+
+
+def routes(request: rawsock.Request) -> rawsock.HTTPResponse | None:
+    """Plain HTTP requests get the page; WebSocket upgrades are accepted on ``/ws``."""
+    if request.key is None:
+        return _PAGES.get(request.path) or rawsock.HTTPResponse.text(404, "not found")
+    if request.path != "/ws":
+        return rawsock.HTTPResponse.text(404, "the chat's WebSocket endpoint is /ws")
+    return None
+
+
+async def run_server(
+    broker: Broker,
+    host: str,
+    port: int,
+    *,
+    reuse_port: bool = False,
+    task_status: trio.TaskStatus[rawsock.Server] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the chat until cancelled; with ``nursery.start``, reports the server."""
+    async with trio.open_nursery() as nursery:
+        outbox = rawsock.Broadcaster(nursery, max_queue=OUTBOX_LIMIT, policy="close")
+        hub = ChatHub(broker, outbox, f"{socket.gethostname()}:{os.getpid()}")
+        await nursery.start(broker.run, hub.deliver)
+        server = await nursery.start(
+            partial(
+                rawsock.serve,
+                hub.serve,
+                host,
+                port,
+                handle_request=routes,
+                max_message_size=MAX_MESSAGE_SIZE,
+                reuse_port=reuse_port,
+            )
+        )
+        task_status.started(server)

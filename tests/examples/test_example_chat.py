@@ -1,0 +1,245 @@
+"""The chat example in one process: protocol, rooms, history, validation, slow clients,
+the page on the same port, the terminal client, and the README command."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+import pytest
+import trio
+from chat_helpers import ChatUser, chat_user
+from conftest import ROOT, Lines, free_port, start_example, wait_for_port
+
+import rawsock
+from examples.chat.broker import MemoryBroker
+from examples.chat.protocol import MAX_MESSAGE_SIZE, MAX_TEXT, ChatError, Join, Say, parse
+from examples.chat.server import run_server
+
+
+@asynccontextmanager
+async def chat_server(history: int = 50) -> AsyncIterator[str]:
+    """A chat server in this process with an in-memory broker; yields its ws URL."""
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(partial(run_server, MemoryBroker(history), "127.0.0.1", 0))
+        yield f"ws://127.0.0.1:{server.port}/ws"
+        nursery.cancel_scope.cancel()
+
+
+def test_parse_accepts_each_command_and_rejects_bad_input() -> None:
+    assert parse('{"type": "join", "room": "lobby"}') == Join("lobby")
+    assert parse('{"type": "say", "room": "a-b.c_1", "text": "héllo"}') == Say("a-b.c_1", "héllo")
+    bad = {
+        b'{"type": "rooms"}': "bad-request",  # binary
+        "[1, 2]": "bad-request",
+        "{": "bad-request",
+        '{"type": "dance"}': "unknown-type",
+        '{"room": "x"}': "unknown-type",
+        '{"type": "join", "room": "with space"}': "bad-room",
+        '{"type": "join", "room": ""}': "bad-room",
+        '{"type": "join", "room": "' + "r" * 33 + '"}': "bad-room",
+        '{"type": "hello", "nick": 7}': "bad-nick",
+        '{"type": "say", "room": "a", "text": "   "}': "bad-text",
+        '{"type": "say", "room": "a", "text": "' + "x" * (MAX_TEXT + 1) + '"}': "bad-text",
+    }
+    for message, code in bad.items():
+        with pytest.raises(ChatError) as raised:
+            parse(message)
+        assert raised.value.code == code, message
+
+
+async def test_rooms_messages_presence_and_history_for_late_joiners() -> None:
+    async with chat_server(history=5) as url, chat_user(url, "ada") as ada:
+        joined = await ada.join("lobby")
+        assert joined["members"] == ["ada"]
+        for n in range(7):
+            await ada.send(type="say", room="lobby", text=f"message {n}")
+            await ada.expect("message", room="lobby", nick="ada", text=f"message {n}")
+        async with chat_user(url, "bob") as bob:
+            joined = await bob.join("lobby")
+            assert joined["members"] == ["ada", "bob"]
+            # the last 5 events: messages 3-6 and bob's own arrival
+            texts = [event.get("text") for event in joined["history"]]
+            assert texts == ["message 3", "message 4", "message 5", "message 6", None]
+            assert joined["history"][-1] == {**joined["history"][-1], "type": "presence",
+                                             "nick": "bob", "event": "join"}
+            seqs = [event["seq"] for event in joined["history"]]
+            assert seqs == sorted(seqs) and len(set(seqs)) == 5
+            await ada.expect("presence", room="lobby", nick="bob", event="join")
+            await bob.send(type="say", room="lobby", text="hi ada")
+            await ada.expect("message", nick="bob", text="hi ada")
+            await bob.expect("message", nick="bob", text="hi ada")
+            await ada.send(type="rooms")
+            await ada.expect("rooms", rooms={"lobby": 2})
+            await bob.send(type="leave", room="lobby")
+            await bob.expect("left", room="lobby")
+            await ada.expect("presence", nick="bob", event="leave")
+            await ada.send(type="members", room="lobby")
+            await ada.expect("members", members=["ada"])
+        await ada.send(type="join", room="garden")
+        await ada.expect("joined", room="garden")
+        await ada.send(type="say", room="garden", text="only here")
+        await ada.expect("message", room="garden", text="only here")
+
+
+async def test_a_disconnect_leaves_every_room_and_frees_the_nickname() -> None:
+    async with chat_server() as url, chat_user(url, "ada") as ada:
+        await ada.join("a")
+        async with chat_user(url, "bob") as bob:
+            await bob.join("a")
+            await ada.expect("presence", nick="bob", event="join")
+        await ada.expect("presence", nick="bob", event="leave")
+        async with chat_user(url, "bob") as bob_again:  # the name is free again
+            assert bob_again.server
+
+
+async def test_invalid_requests_get_errors_and_the_connection_stays() -> None:
+    async with chat_server() as url, chat_user(url) as user:
+        await user.send(type="join", room="lobby")
+        await user.expect("error", code="hello-first")
+        await user.hello("ada")
+        await user.send(type="hello", nick="ada2")
+        await user.expect("error", code="already-named")
+        await user.send(type="say", room="lobby", text="not joined")
+        await user.expect("error", code="not-in-room")
+        await user.ws.send(b"binary")
+        await user.expect("error", code="bad-request")
+        await user.send(type="teleport")
+        await user.expect("error", code="unknown-type")
+        await user.join("lobby")
+        await user.send(type="join", room="lobby")
+        await user.expect("error", code="already-joined")
+        for n in range(15):
+            await user.join(f"room{n}")
+        await user.send(type="join", room="one-too-many")
+        await user.expect("error", code="too-many-rooms")
+        async with chat_user(url) as other:
+            await other.send(type="hello", nick="ada")
+            await other.expect("error", code="nick-taken")
+        await user.send(type="say", room="lobby", text="still here")
+        await user.expect("message", text="still here")
+
+
+async def test_an_oversized_message_closes_with_1009() -> None:
+    async with chat_server() as url, chat_user(url, "ada") as user:
+        await user.ws.send("x" * (MAX_MESSAGE_SIZE + 1))
+        with pytest.raises(rawsock.ConnectionClosed) as closed:
+            await user.next()
+        assert closed.value.code == 1009
+
+
+async def test_a_client_that_stops_reading_is_closed_and_the_room_goes_on() -> None:
+    """A reader that never reads fills its outbox; it is closed (1013), others unaffected."""
+    async with chat_server() as url, chat_user(url, "talker") as talker:
+        await talker.join("busy")
+        # a raw TCP client with a tiny receive buffer that joins and then never reads
+        sleeper = socket.socket()
+        sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        port = int(url.split(":")[2].split("/")[0])
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(sleeper))
+        await stream.socket.connect(("127.0.0.1", port))
+        async with rawsock.connect(
+            url, stream=stream, compression=None, receive_buffer=4096
+        ) as slow_ws:
+            slow = ChatUser(slow_ws)
+            await slow.hello("sleeper")
+            await slow.join("busy")
+            await talker.expect("presence", nick="sleeper")
+            text = "y" * MAX_TEXT
+            left = None
+            with trio.fail_after(60):
+                for _ in range(5000):  # at most ~10 MB of room traffic
+                    await talker.send(type="say", room="busy", text=text)
+                    while (event := await talker.next())["type"] != "message":
+                        if event["type"] == "presence" and event["nick"] == "sleeper":
+                            left = event
+                    if left is not None:
+                        break
+            assert left is not None
+            assert (left["event"], left["room"]) == ("leave", "busy")
+            with trio.fail_after(10), pytest.raises(rawsock.ConnectionClosed) as closed:
+                while True:  # what was sent before the close, then the close frame
+                    await slow_ws.receive()
+            assert closed.value.code == 1013
+            await talker.send(type="say", room="busy", text="after")
+            await talker.until("message", text="after")
+
+
+async def test_the_page_is_served_on_the_same_port() -> None:
+    async with chat_server() as url:
+        port = int(url.split(":")[2].split("/")[0])
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            await stream.send_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            response = b""
+            while chunk := await stream.receive_some():
+                response += chunk
+        assert response.startswith(b"HTTP/1.1 200 ")
+        assert b"new WebSocket" not in response and b'<script src="/chat.js">' in response
+        with pytest.raises(rawsock.HandshakeRejected) as rejected:
+            async with rawsock.connect(url.replace("/ws", "/other")):
+                pass
+        assert rejected.value.status_code == 404
+
+
+def test_terminal_client_and_readme_command(programs: list) -> None:  # type: ignore[type-arg]
+    """``python -m examples.chat`` and two ``python -m examples.chat.client`` talk."""
+    port = free_port()
+    server = start_example("examples.chat", "--port", str(port))
+    programs.append(server)
+    wait_for_port(port, server)
+    url = f"ws://127.0.0.1:{port}/ws"
+    ada = chat_client(url, "--nick", "ada", "--room", "lobby")
+    ada_says = Lines(ada.stdout)  # type: ignore[arg-type]
+    bob = bob_says = None
+    try:
+        assert ada_says.next().startswith("* welcome, ada")
+        assert ada_says.next().startswith("[lobby] * you joined; members: ada")
+        bob = chat_client(url, "--nick", "bob")
+        bob_says = Lines(bob.stdout)  # type: ignore[arg-type]
+        assert bob_says.next().startswith("* welcome, bob; rooms: lobby (1)")
+        assert ada.stdin is not None and bob.stdin is not None
+        bob.stdin.write("/join lobby\nhello from bob\n")
+        bob.stdin.flush()
+        assert ada_says.next() == "[lobby] * bob joined"
+        assert ada_says.next() == "[lobby] bob: hello from bob"
+        assert bob_says.next() == "[lobby] * you joined; members: ada, bob"
+        bob.stdin.close()
+        assert bob.wait(10) == 0
+        assert ada_says.next() == "[lobby] * bob left"
+        ada.stdin.write("/quit\n")
+        ada.stdin.close()
+        assert ada.wait(10) == 0
+    finally:
+        for client, lines in ((ada, ada_says), (bob, bob_says)):
+            if client is not None and client.poll() is None:
+                client.kill()
+            if client is not None and lines is not None:
+                client.wait()
+                lines.close()
+                assert client.stdin is not None
+                client.stdin.close()
+    log = server.stop()
+    assert f"chat on http://127.0.0.1:{port}/" in log
+    assert "Traceback" not in log, log
+
+
+def chat_client(*args: str) -> subprocess.Popen[str]:
+    """``python -m examples.chat.client ARGS`` with pipes for stdin and stdout."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "examples.chat.client", *args],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+
+
+def test_workers_without_redis_is_refused_with_an_explanation() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "examples.chat", "--workers", "2"],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2
+    assert "--workers N (N > 1) needs --redis URL" in result.stderr
