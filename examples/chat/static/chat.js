@@ -35,6 +35,7 @@ function handle(msg) {
   switch (msg.type) {
     case "welcome":
       state.nick = msg.nick;
+      setStatus(`connected as ${msg.nick}`, true);
       $("hello-form").hidden = true;
       $("chat").hidden = false;
       showRooms(msg.rooms);

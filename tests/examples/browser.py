@@ -1,0 +1,48 @@
+"""Headless Chromium (Debian's ``chromium`` and ``chromium-driver``) driven by Selenium.
+
+Nothing is downloaded: the browser and the driver must be installed (``.ci/run``
+installs them); without them the test skips, or fails in CI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from conftest import ROOT, require_program
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+#: Where screenshots go (a CI artifact): $RAWSOCK_ARTIFACTS or artifacts/ in the repository.
+ARTIFACTS = Path(os.environ.get("RAWSOCK_ARTIFACTS", ROOT / "artifacts"))
+
+
+@contextmanager
+def chromium(profile: Path) -> Iterator[webdriver.Chrome]:
+    """A headless Chromium with an empty profile in ``profile``."""
+    browser = require_program("chromium", "apt-get install chromium chromium-driver")
+    driver_path = require_program("chromedriver", "apt-get install chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+        "--window-size=1100,800",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def screenshot(driver: webdriver.Chrome, name: str) -> Path:
+    """Save a screenshot of the page as ``ARTIFACTS/name``."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    assert driver.save_screenshot(str(path)), "the screenshot failed"
+    return path

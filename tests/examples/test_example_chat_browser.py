@@ -1,0 +1,68 @@
+"""The chat's page in a real browser (headless Chromium) talking to a Python client.
+
+Chromium's WebSocket offers permessage-deflate, so this is also an interop test of
+rawsock's server with a browser's compression.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+from browser import chromium, screenshot
+from chat_helpers import chat_user
+from conftest import Program, free_port, start_example, wait_for_port
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as shown
+from selenium.webdriver.support.wait import WebDriverWait
+
+
+async def test_browser_and_python_client_chat(
+    programs: list[Program], tmp_path: Path
+) -> None:
+    port = free_port()
+    server = start_example("examples.chat", "--port", str(port))
+    programs.append(server)
+    wait_for_port(port, server)
+    long_text = "browsers compress this " * 12  # over the compression threshold
+    with chromium(tmp_path / "profile") as driver:
+        wait = WebDriverWait(driver, 15)
+        async with chat_user(f"ws://127.0.0.1:{port}/ws", "py") as python_user:
+            await python_user.join("lobby")
+            await trio.to_thread.run_sync(driver.get, f"http://127.0.0.1:{port}/")
+            wait.until(shown.text_to_be_present_in_element((By.ID, "status"), "connected"))
+            driver.find_element(By.ID, "nick").send_keys("chromium")
+            driver.find_element(By.ID, "hello").click()
+            wait.until(shown.visibility_of_element_located((By.ID, "chat")))
+            driver.find_element(By.ID, "room").send_keys("lobby")
+            driver.find_element(By.ID, "join").click()
+            wait.until(shown.text_to_be_present_in_element((By.ID, "current-room"), "lobby"))
+            await python_user.expect("presence", nick="chromium", event="join")
+
+            driver.execute_script(
+                "document.getElementById('text').value = arguments[0];", long_text
+            )
+            driver.find_element(By.ID, "send").click()
+            await python_user.expect("message", nick="chromium", text=long_text)
+            await python_user.send(type="say", room="lobby", text=long_text.upper())
+            await python_user.expect("message", nick="py")  # its own, back
+            wait.until(shown.text_to_be_present_in_element((By.ID, "log"), long_text.upper()[:40]))
+
+            driver.find_element(By.ID, "text").send_keys("hello from the browser")
+            driver.find_element(By.ID, "send").click()
+            await python_user.expect("message", nick="chromium", text="hello from the browser")
+            await python_user.send(type="say", room="lobby", text="hello from Python")
+            await python_user.expect("message", nick="py")
+            wait.until(shown.text_to_be_present_in_element((By.ID, "log"), "hello from Python"))
+            lines = [line.text for line in driver.find_elements(By.CSS_SELECTOR, "#log li")]
+            members = driver.find_element(By.ID, "members").text.split()
+            extensions = driver.execute_script("return state.ws.extensions")
+            path = screenshot(driver, "chat-browser.png")
+    assert members == ["chromium", "py"]
+    assert any("chromium" in line and "hello from the browser" in line for line in lines)
+    assert any("py" in line and "hello from Python" in line for line in lines)
+    assert extensions.startswith("permessage-deflate"), extensions
+    assert path.stat().st_size > 10_000
+    if "Traceback" in server.output():
+        pytest.fail(server.output())
