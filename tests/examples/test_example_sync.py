@@ -1,0 +1,376 @@
+"""The sync example end to end: the server started as its README says, real clients.
+
+Every test starts ``python -m examples.sync --port N`` in a subprocess and talks to it
+over loopback TCP with rawsock clients (``examples.sync.client``) or raw HTTP.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import re
+import socket
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import pytest
+import trio
+import trio.lowlevel
+from conftest import Program, free_port, start_example, wait_for_port
+
+import rawsock
+from examples.sync.client import SyncClient, open_sync_client
+from examples.sync.document import JSON, Limits, SyncDocument
+from examples.sync.site import STATIC_DIRECTORY
+
+EDITS_PER_CLIENT = 150
+TIMEOUT = 10
+
+
+@dataclass
+class RunningServer:
+    """The example's process and where it listens."""
+
+    program: Program
+    port: int
+
+    @property
+    def url(self) -> str:
+        """The WebSocket endpoint."""
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def check_healthy(self) -> None:
+        """Still running, and nothing went wrong inside."""
+        assert self.program.process.poll() is None, self.program.output()
+        assert "Traceback" not in self.program.output()
+
+
+def start_server(programs: list[Program], *options: str) -> RunningServer:
+    """``python -m examples.sync --port N`` (with ``options``), once it listens."""
+    port = free_port()
+    program = start_example("examples.sync", "--port", str(port), *options)
+    programs.append(program)
+    wait_for_port(port, program)
+    return RunningServer(program, port)
+
+
+@pytest.fixture
+def server(programs: list[Program]) -> RunningServer:
+    """The example with its default settings."""
+    return start_server(programs)
+
+
+@asynccontextmanager
+async def clients(url: str, count: int, **options: object) -> AsyncIterator[list[SyncClient]]:
+    """``count`` connected clients, each past its snapshot."""
+    async with AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(open_sync_client(url, **options))
+            for _ in range(count)
+        ]
+
+
+# -- convergence ---------------------------------------------------------------------------
+
+SHARED_PATHS: list[tuple[str, ...]] = [
+    ("form", "name"),
+    ("form", "notes"),
+    ("form", "plan"),
+    ("form", "address"),  # only ever an object or deleted, so the next path never conflicts
+    ("form", "address", "city"),
+]
+
+
+async def edit(client: SyncClient, seed: int, sent: dict[tuple[str, ...], JSON]) -> None:
+    """Send :data:`EDITS_PER_CLIENT` patches, shared and own paths, with task switches.
+
+    ``sent`` gets the last value sent to each of this client's own paths.
+    """
+    name = client.replica.client
+    assert name is not None
+    own_paths: list[tuple[str, ...]] = [("clients", name, "counter"), ("clients", name, "status")]
+    chooser = random.Random(seed)
+    for number in range(EDITS_PER_CLIENT):
+        path = chooser.choice(SHARED_PATHS + own_paths)
+        value: JSON
+        if chooser.random() < 0.15:
+            value = None
+        elif path == ("form", "address"):
+            value = {"street": f"{name} street {number}"}
+        else:
+            value = {"by": name, "n": number} if number % 7 == 0 else f"{name}:{number}"
+        if path in own_paths:
+            sent[path] = value
+        await client.patch(path, value, ref=number)
+        if chooser.random() < 0.5:
+            await trio.lowlevel.checkpoint()
+
+
+def value_at(tree: JSON, path: Sequence[str]) -> JSON:
+    """The value at ``path``, ``None`` when missing."""
+    for key in path:
+        if not isinstance(tree, dict) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
+async def test_three_clients_editing_at_once_converge(server: RunningServer) -> None:
+    total = 3 * EDITS_PER_CLIENT
+    own_values: list[dict[tuple[str, ...], JSON]] = [{}, {}, {}]
+    with trio.fail_after(TIMEOUT):
+        async with clients(server.url, 3) as editors:
+            assert len({editor.replica.client for editor in editors}) == 3
+            async with trio.open_nursery() as nursery:
+                for index, editor in enumerate(editors):
+                    nursery.start_soon(edit, editor, index, own_values[index])
+                    nursery.start_soon(editor.wait_for_version, total)
+
+            trees = [editor.replica.tree for editor in editors]
+            logs = [editor.replica.applied for editor in editors]
+            assert [editor.replica.version for editor in editors] == [total] * 3
+            assert trees[0] == trees[1] == trees[2]
+            assert logs[0] == logs[1] == logs[2]
+            assert [patch.version for patch in logs[0]] == list(range(1, total + 1))
+            assert not any(editor.errors for editor in editors)
+            # The edits really were concurrent: the server's order mixes the senders.
+            switches = sum(a.client != b.client for a, b in itertools.pairwise(logs[0]))
+            assert switches >= 50, switches
+
+            for editor, sent in zip(editors, own_values, strict=True):
+                # Each client's patches were applied in the order it sent them...
+                refs = [patch.ref for patch in logs[0] if patch.client == editor.replica.client]
+                assert refs == list(range(EDITS_PER_CLIENT))
+                # ...and its own paths hold the last values it sent.
+                for path, value in sent.items():
+                    assert value_at(trees[0], path) == value
+            # Replaying the broadcast log from scratch gives the same document.
+            replayed = SyncDocument(Limits())
+            for patch in logs[0]:
+                replayed.apply(patch.path, patch.value)
+            assert replayed.tree == trees[0]
+
+            async with open_sync_client(server.url) as late:
+                assert late.replica.version == total
+                assert late.replica.tree == trees[0]
+    server.check_healthy()
+
+
+# -- validation -----------------------------------------------------------------------------
+
+SMALL_DOCUMENT = 4096
+MESSAGE_LIMIT = 8192
+
+
+def patch_text(path: object, value: object, **more: object) -> str:
+    """A patch message as text."""
+    return json.dumps({"type": "patch", "path": path, "value": value, **more})
+
+
+BAD_MESSAGES: list[tuple[str | bytes, str]] = [
+    (b'{"type": "patch", "path": ["a"], "value": 1}', "not_text"),
+    ("this is not JSON", "bad_json"),
+    ('{"type": "patch", "path": ["a"], "value": NaN}', "bad_json"),
+    ("[" * 3000 + "]" * 3000, "bad_json"),
+    ("[1, 2, 3]", "not_an_object"),
+    ('"patch"', "not_an_object"),
+    ('{"type": "subscribe"}', "unknown_type"),
+    ('{"path": ["a"], "value": 1}', "unknown_type"),
+    (patch_text([], 1), "bad_path"),
+    (patch_text("form.name", 1), "bad_path"),
+    (patch_text(["k"] * 9, 1), "bad_path"),
+    (patch_text(["k" * 65], 1), "bad_path"),
+    (patch_text(["form", ""], 1), "bad_path"),
+    (patch_text(["form", 7], 1), "bad_path"),
+    ('{"type": "patch", "path": ["a"]}', "missing_value"),
+    (patch_text(["a"], 2**60), "bad_value"),
+    (patch_text(["a"], json.loads("[" * 17 + "]" * 17)), "bad_value"),
+    (patch_text(["a"], 1, ref=["not", "a", "ref"]), "bad_ref"),
+    (patch_text(["form", "notes"], "x" * SMALL_DOCUMENT), "too_large"),
+    (patch_text(["form", "name", "first"], "Ada"), "conflict"),  # form.name is a string
+]
+
+
+async def test_bad_messages_get_errors_and_nobody_is_disconnected(
+    programs: list[Program],
+) -> None:
+    server = start_server(
+        programs,
+        "--max-document-size", str(SMALL_DOCUMENT),
+        "--max-message-size", str(MESSAGE_LIMIT),
+    )
+    with trio.fail_after(TIMEOUT):
+        async with clients(server.url, 2) as (sender, observer):
+            await sender.patch(["form", "name"], "Ada")
+            await sender.wait_for_version(1)
+            for number, (message, code) in enumerate(BAD_MESSAGES):
+                await sender.ws.send(message)
+                error = await sender.wait_for_error()
+                assert error.code == code, (message[:80], error)
+                # A patch that gets as far as its ref has it echoed in the error.
+                await sender.patch(["form", "name", "first"], "Ada", ref=f"r{number}")
+                assert (await sender.wait_for_error()).ref == f"r{number}"
+            # Nothing above was applied; the sender is still connected and editing.
+            await sender.patch(["form", "email"], "ada@example.com", ref="last")
+            await sender.wait_for_version(2)
+            await observer.wait_for_version(2)
+            assert observer.errors == []
+            assert [patch.ref for patch in observer.replica.applied] == [None, "last"]
+            assert observer.replica.tree == {"form": {"name": "Ada", "email": "ada@example.com"}}
+
+            # Only a message over the transport's limit ends the sender's connection.
+            await sender.patch(["form", "notes"], "x" * MESSAGE_LIMIT)
+            with pytest.raises(rawsock.ConnectionClosed) as closed:
+                await sender.wait_for_version(3)
+            assert closed.value.code == 1009
+            await observer.patch(["form", "plan"], "pro")
+            await observer.wait_for_version(3)
+            assert observer.replica.tree["form"] == {
+                "name": "Ada", "email": "ada@example.com", "plan": "pro"
+            }
+    server.check_healthy()
+
+
+# -- a slow reader --------------------------------------------------------------------------
+
+
+async def open_slow_stream(port: int) -> trio.SocketStream:
+    """A TCP connection with a tiny receive buffer, so that the server's writes back up."""
+    sock = trio.socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    await sock.connect(("127.0.0.1", port))
+    return trio.SocketStream(sock)
+
+
+async def test_a_client_that_stops_reading_is_closed_and_the_others_go_on(
+    programs: list[Program],
+) -> None:
+    server = start_server(programs, "--max-queue", "16384")
+    edits = 300
+    chooser = random.Random(7)
+    stream = await open_slow_stream(server.port)
+    with trio.fail_after(TIMEOUT):
+        async with (
+            open_sync_client(
+                server.url, stream=stream, compression=None, receive_buffer=1024
+            ) as slow,
+            clients(server.url, 2) as (writer, reader),
+        ):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(reader.wait_for_version, edits)
+                nursery.start_soon(writer.wait_for_version, edits)
+                for number in range(edits):  # 2 KB that compress badly, each time
+                    text = "".join(chooser.choices("abcdefghijklmnopqrstuvwxyz", k=2000))
+                    await writer.patch(["form", "notes"], text, ref=number)
+            assert "fell behind" in server.program.output()
+
+            # Reading again, the slow client finds its queue cut short by a 1013 close.
+            with pytest.raises(rawsock.ConnectionClosed) as closed:
+                await slow.wait_for_version(edits)
+            assert closed.value.code == 1013
+            assert slow.replica.version is not None and slow.replica.version < edits
+
+        # Reconnecting gives it a fresh snapshot: it has caught up.
+        async with open_sync_client(server.url) as again:
+            assert again.replica.version == edits
+            assert again.replica.tree == reader.replica.tree
+    server.check_healthy()
+
+
+# -- the page -------------------------------------------------------------------------------
+
+
+@dataclass
+class HTTPAnswer:
+    """A parsed HTTP/1.1 response."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+async def http_request(port: int, path: str, method: str = "GET") -> HTTPAnswer:
+    """One plain HTTP/1.1 request over a fresh connection; the server closes it."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        request = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+        await stream.send_all(request.encode())
+        received = bytearray()
+        while chunk := await stream.receive_some(65536):  # until the server closes
+            received += chunk
+            assert len(received) < 1_000_000
+    head, _, body = bytes(received).partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode().split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return HTTPAnswer(int(status_line.split()[1]), headers, body)
+
+
+async def test_the_page_is_served_on_the_same_port(server: RunningServer) -> None:
+    with trio.fail_after(TIMEOUT):
+        page = await http_request(server.port, "/")
+        assert page.status == 200
+        assert page.headers["content-type"] == "text/html; charset=utf-8"
+        html = page.body.decode()
+        assert html == (STATIC_DIRECTORY / "index.html").read_text()
+        for field, path in [
+            ("name", "form.name"), ("email", "form.email"), ("subscribed", "form.subscribed"),
+            ("plan", "form.plan"), ("notes", "form.notes"),
+        ]:
+            assert re.search(rf'id="field-{field}"[^>]*data-path="{path}"', html, re.DOTALL)
+        assert "http://" not in html and "https://" not in html  # nothing from elsewhere
+
+        for asset, content_type in [("/sync.js", "text/javascript"), ("/sync.css", "text/css")]:
+            assert f'"{asset}"' in html
+            answer = await http_request(server.port, asset)
+            assert answer.status == 200
+            assert answer.headers["content-type"].startswith(content_type)
+            assert answer.body == (STATIC_DIRECTORY / asset.lstrip("/")).read_bytes()
+
+        script = (STATIC_DIRECTORY / "sync.js").read_text()
+        for element_id in re.findall(r'getElementById\("([^"]+)"\)', script):
+            assert f'id="{element_id}"' in html, element_id
+        assert "new WebSocket(" in script
+
+        assert (await http_request(server.port, "/missing")).status == 404
+        assert (await http_request(server.port, "/", method="POST")).status == 405
+        head = await http_request(server.port, "/", method="HEAD")
+        assert (head.status, head.body) == (200, b"")
+    server.check_healthy()
+
+
+async def test_upgrades_only_at_the_endpoint_and_from_this_server_s_page(
+    server: RunningServer,
+) -> None:
+    base = f"ws://127.0.0.1:{server.port}"
+    with trio.fail_after(TIMEOUT):
+        with pytest.raises(rawsock.HandshakeRejected) as refused:
+            async with rawsock.connect(f"{base}/"):
+                pass
+        assert refused.value.status_code == 404
+        foreign = [("Origin", "http://attacker.example")]
+        with pytest.raises(rawsock.HandshakeRejected) as refused:
+            async with rawsock.connect(server.url, extra_headers=foreign):
+                pass
+        assert refused.value.status_code == 403
+        own = [("Origin", f"http://127.0.0.1:{server.port}")]
+        async with open_sync_client(server.url, extra_headers=own) as client:
+            assert client.replica.version == 0
+    server.check_healthy()
+
+
+
+async def test_ctrl_c_closes_the_connections_and_exits_cleanly(server: RunningServer) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with open_sync_client(server.url) as client:
+            output = await trio.to_thread.run_sync(server.program.stop)
+            with pytest.raises(rawsock.ConnectionClosed) as closed:
+                await client.receive()
+            assert closed.value.code == 1001
+    assert server.program.process.returncode == 0, output
+    assert "Traceback" not in output
+    assert "stopping (SIGINT)" in output
