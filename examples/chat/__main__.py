@@ -1,7 +1,7 @@
 """Run the chat server: ``python -m examples.chat`` (see examples/chat/README.md).
 
     python -m examples.chat                           one process, rooms in memory
-    python -m examples.chat --workers 4 --redis URL   four processes on one port
+    python -m examples.chat --workers 4               four processes on one port
     python -m examples.chat --redis redis://host:6379/0   share rooms between servers
 """
 
@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
-import subprocess
 import sys
 from functools import partial
 
@@ -20,6 +18,8 @@ import trio
 from .._signals import run_until_signalled
 from .broker import Broker, MemoryBroker
 from .server import run_server
+from .shared_broker import SocketBroker
+from .workers import supervise
 
 logger = logging.getLogger("examples.chat")
 
@@ -31,42 +31,19 @@ async def serve_chat(args: argparse.Namespace) -> None:
         from .redis_broker import RedisBroker
 
         broker = RedisBroker(args.redis, args.history)
+    elif args.broker_socket:
+        broker = SocketBroker(args.broker_socket)
     else:
         broker = MemoryBroker(args.history)
     async with trio.open_nursery() as nursery:
         server = await nursery.start(
             partial(run_server, broker, args.host, args.port, reuse_port=args.reuse_port)
         )
-        where = "Redis" if args.redis else "memory"
+        where = "Redis" if args.redis else "the parent" if args.broker_socket else "memory"
         logger.info(
             "chat on http://%s:%d/ (process %d, rooms in %s)",
             args.host, server.port, os.getpid(), where,
         )
-
-
-def run_workers(args: argparse.Namespace) -> int:
-    """Start ``args.workers`` server processes sharing one port, like Node's cluster."""
-    command = [
-        sys.executable, "-m", "examples.chat", "--reuse-port",
-        "--host", args.host, "--port", str(args.port), "--history", str(args.history),
-        "--redis", args.redis,
-    ]
-    workers = [subprocess.Popen(command) for _ in range(args.workers)]
-    logger.info("started %d workers on port %d: %s", len(workers), args.port,
-                " ".join(str(worker.pid) for worker in workers))
-
-    def stop(signum: int, _frame: object) -> None:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.send_signal(signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        codes = [worker.wait() for worker in workers]
-    except KeyboardInterrupt:  # the workers got the terminal's SIGINT too
-        stop(signal.SIGINT, None)
-        codes = [worker.wait() for worker in workers]
-    return max(codes, default=0)
 
 
 def main() -> int:
@@ -80,19 +57,16 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1,
                         help="server processes sharing the port (SO_REUSEPORT)")
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--broker-socket", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(message)s")
     if args.workers < 1 or not 1 <= args.history <= 10_000:
         parser.error("--workers must be at least 1 and --history between 1 and 10000")
     if args.workers > 1:
-        if not args.redis:
-            parser.error(
-                "--workers N (N > 1) needs --redis URL: the workers are separate processes, "
-                "and rooms in memory would not be shared between them"
-            )
         if args.port == 0:
             parser.error("--workers needs a fixed --port for all workers to share")
-        return run_workers(args)
+        trio.run(supervise, args)
+        return 0
     run_until_signalled(serve_chat, args)
     return 0
 

@@ -57,20 +57,34 @@ async def run_server(
     reuse_port: bool = False,
     task_status: trio.TaskStatus[rawsock.Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve the chat until cancelled; with ``nursery.start``, reports the server."""
+    """Serve the chat until cancelled; with ``nursery.start``, reports the server.
+
+    The broker outlives the server: when the server shuts down, its clients leave their
+    rooms, which goes through the broker; only then is the broker stopped.
+    """
     async with trio.open_nursery() as nursery:
         outbox = rawsock.Broadcaster(nursery, max_queue=OUTBOX_LIMIT, policy="close")
         hub = ChatHub(broker, outbox, f"{socket.gethostname()}:{os.getpid()}")
-        await nursery.start(broker.run, hub.deliver)
-        server = await nursery.start(
-            partial(
-                rawsock.serve,
-                hub.serve,
-                host,
-                port,
-                handle_request=routes,
-                max_message_size=MAX_MESSAGE_SIZE,
-                reuse_port=reuse_port,
-            )
-        )
-        task_status.started(server)
+        broker_scope = trio.CancelScope(shield=True)
+
+        async def run_broker(*, task_status: trio.TaskStatus[None]) -> None:
+            with broker_scope:
+                await broker.run(hub.deliver, task_status=task_status)
+
+        await nursery.start(run_broker)
+        try:
+            async with trio.open_nursery() as serving:
+                server = await serving.start(
+                    partial(
+                        rawsock.serve,
+                        hub.serve,
+                        host,
+                        port,
+                        handle_request=routes,
+                        max_message_size=MAX_MESSAGE_SIZE,
+                        reuse_port=reuse_port,
+                    )
+                )
+                task_status.started(server)
+        finally:
+            broker_scope.cancel()

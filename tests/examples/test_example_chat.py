@@ -234,12 +234,3 @@ def chat_client(*args: str) -> subprocess.Popen[str]:
         [sys.executable, "-m", "examples.chat.client", *args],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
-
-
-def test_workers_without_redis_is_refused_with_an_explanation() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "examples.chat", "--workers", "2"],
-        check=False, cwd=ROOT, capture_output=True, text=True, timeout=30,
-    )
-    assert result.returncode == 2
-    assert "--workers N (N > 1) needs --redis URL" in result.stderr

@@ -115,10 +115,14 @@ async def test_concurrent_messages_through_two_servers_arrive_in_one_order(
     assert sorted(orders[0]) == sorted((name, f"{name} {n}") for name in "abcd" for n in range(25))
 
 
+@pytest.mark.parametrize("shared_by", ["parent", "redis"])
 async def test_workers_share_one_port_and_their_rooms(
-    redis_url: str, programs: list[Program]
+    shared_by: str, request: pytest.FixtureRequest, programs: list[Program]
 ) -> None:
-    port = chat_server(programs, "--workers", "2", "--redis", redis_url)
+    """``--workers 2``: connections land on both processes, which share rooms (through
+    the parent process's broker, or through Redis)."""
+    extra = ["--redis", request.getfixturevalue("redis_url")] if shared_by == "redis" else []
+    port = chat_server(programs, "--workers", "2", *extra)
     url = f"ws://127.0.0.1:{port}/ws"
     servers: dict[str, int] = {}
     async with chat_user(url, "listener") as listener:
@@ -131,5 +135,11 @@ async def test_workers_share_one_port_and_their_rooms(
                 await listener.until("message", nick=f"visitor{n}")
             if len(servers) == 2 and n >= 10:
                 break
-    assert len(servers) == 2, servers
-    assert listener.server in servers
+        assert len(servers) == 2, servers
+        assert listener.server in servers
+        async with chat_user(url, "late") as late:  # history from either worker
+            joined = await late.join("hall")
+            nicks = [event["nick"] for event in joined["history"]]
+            assert nicks[-3:] == [f"visitor{n}", f"visitor{n}", "late"]  # said, left, joined
+    log = programs[-1].stop()
+    assert "started 2 workers" in log and "Traceback" not in log, log
