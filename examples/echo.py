@@ -16,6 +16,7 @@ from functools import partial
 import trio
 
 import rawsock
+import rawsock.sansio
 
 
 async def echo(ws: rawsock.WebSocket) -> None:

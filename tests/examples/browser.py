@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from conftest import ROOT, require_program
+from example_support import ROOT, require_program
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 

@@ -13,7 +13,7 @@ from functools import partial
 import pytest
 import trio
 from chat_helpers import ChatUser, chat_user
-from conftest import ROOT, Lines, free_port, start_example, wait_for_port
+from example_support import ROOT, Lines, free_port, start_example, wait_for_port
 
 import rawsock
 from examples.chat.broker import MemoryBroker

@@ -12,7 +12,7 @@ import pytest
 import trio
 from browser import chromium, screenshot
 from chat_helpers import chat_user
-from conftest import Program, free_port, start_example, wait_for_port
+from example_support import Program, free_port, start_example, wait_for_port
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as shown
 from selenium.webdriver.support.wait import WebDriverWait

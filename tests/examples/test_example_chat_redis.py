@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import trio
 from chat_helpers import chat_user
-from conftest import Program, free_port, require_program, start_example, wait_for_port
+from example_support import Program, free_port, require_program, start_example, wait_for_port
 
 
 @pytest.fixture

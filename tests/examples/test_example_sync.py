@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pytest
 import trio
 import trio.lowlevel
-from conftest import Program, free_port, start_example, wait_for_port
+from example_support import Program, free_port, start_example, wait_for_port
 
 import rawsock
 from examples.sync.client import SyncClient, open_sync_client

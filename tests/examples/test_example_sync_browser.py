@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import trio
 from browser import chromium, screenshot
-from conftest import Program, free_port, start_example, wait_for_port
+from example_support import Program, free_port, start_example, wait_for_port
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
