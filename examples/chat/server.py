@@ -41,11 +41,20 @@ _PAGES = {
 
 
 def routes(request: rawsock.Request) -> rawsock.HTTPResponse | None:
-    """Plain HTTP requests get the page; WebSocket upgrades are accepted on ``/ws``."""
+    """Plain HTTP requests get the page; WebSocket upgrades are accepted on ``/ws``.
+
+    A browser's upgrade must come from this server's own page (its ``Origin`` is the
+    ``Host`` it asked for), so that another site's page cannot chat in its visitors'
+    names (cross-site WebSocket hijacking). Clients that send no ``Origin`` (not
+    browsers) are accepted.
+    """
     if request.key is None:
         return _PAGES.get(request.path) or rawsock.HTTPResponse.text(404, "not found")
     if request.path != "/ws":
         return rawsock.HTTPResponse.text(404, "the chat's WebSocket endpoint is /ws")
+    own = {f"http://{request.host}".lower(), f"https://{request.host}".lower()}
+    if request.origin is not None and request.origin.lower() not in own:
+        return rawsock.HTTPResponse.text(403, "only this server's page may connect")
     return None
 
 

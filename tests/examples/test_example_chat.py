@@ -184,6 +184,16 @@ async def test_the_page_is_served_on_the_same_port() -> None:
             async with rawsock.connect(url.replace("/ws", "/other")):
                 pass
         assert rejected.value.status_code == 404
+        # another site's page may not connect; the chat's own page may
+        evil = [("Origin", "http://evil.example")]
+        with pytest.raises(rawsock.HandshakeRejected) as rejected:
+            async with rawsock.connect(url, extra_headers=evil):
+                pass
+        assert rejected.value.status_code == 403
+        own = [("Origin", f"http://127.0.0.1:{port}")]
+        async with rawsock.connect(url, extra_headers=own) as ws:
+            await ws.send('{"type": "rooms"}')
+            assert "hello-first" in str(await ws.receive())
 
 
 def test_terminal_client_and_readme_command(programs: list) -> None:  # type: ignore[type-arg]
