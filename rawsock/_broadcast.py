@@ -112,7 +112,8 @@ class Broadcaster:
 
         Messages queued for one connection go out in the order they were queued, so
         ``send(reply, to=[ws])`` keeps a reply in order with the broadcasts around it.
-        Connections in ``to`` that are not members are skipped.
+        Connections in ``to`` that are not members are skipped; one named twice gets the
+        message once.
 
         Returns:
             The connections this message was dropped for, or that were closed, because
@@ -123,7 +124,8 @@ class Broadcaster:
         if to is None:
             targets = list(self._outboxes.items())
         else:
-            targets = [(ws, self._outboxes[ws]) for ws in to if ws in self._outboxes]
+            members = dict.fromkeys(to)  # each connection once, in the given order
+            targets = [(ws, self._outboxes[ws]) for ws in members if ws in self._outboxes]
         for ws, outbox in targets:
             if ws.closed:
                 self.remove(ws)

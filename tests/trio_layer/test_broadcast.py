@@ -190,7 +190,7 @@ async def test_send_to_some_members_keeps_per_connection_order() -> None:
                 broadcaster.remove(outsider)
                 for n in range(20):
                     broadcaster.send(f"all {n}")
-                    broadcaster.send(f"some {n}", to=[server_sides[1], outsider])
+                    broadcaster.send(f"some {n}", to=[server_sides[1], outsider, server_sides[1]])
                 got = {"second": [await second.receive() for _ in range(40)]}
                 got["third"] = [await third.receive() for _ in range(20)]
                 with trio.move_on_after(0.2):
