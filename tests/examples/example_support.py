@@ -95,6 +95,16 @@ def start_example(*args: str, env: dict[str, str] | None = None) -> Program:
     return Program([sys.executable, "-m", *args], env)
 
 
+def serve_example(programs: list[Program], *args: str) -> tuple[Program, int]:
+    """Start ``python -m ARGS --port P`` on a free port P, wait until it listens, and
+    put it in ``programs`` (the fixture) to be stopped after the test."""
+    port = free_port()
+    program = start_example(*args, "--port", str(port))
+    programs.append(program)
+    wait_for_port(port, program)
+    return program, port
+
+
 class Lines:
     """The lines a program prints, read by a thread, so a test can wait with a timeout."""
 

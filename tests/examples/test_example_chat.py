@@ -13,7 +13,7 @@ from functools import partial
 import pytest
 import trio
 from chat_helpers import ChatUser, chat_user
-from example_support import ROOT, Lines, free_port, start_example, wait_for_port
+from example_support import ROOT, Lines, serve_example
 
 import rawsock
 from examples.chat.broker import MemoryBroker
@@ -198,10 +198,7 @@ async def test_the_page_is_served_on_the_same_port() -> None:
 
 def test_terminal_client_and_readme_command(programs: list) -> None:  # type: ignore[type-arg]
     """``python -m examples.chat`` and two ``python -m examples.chat.client`` talk."""
-    port = free_port()
-    server = start_example("examples.chat", "--port", str(port))
-    programs.append(server)
-    wait_for_port(port, server)
+    server, port = serve_example(programs, "examples.chat")
     url = f"ws://127.0.0.1:{port}/ws"
     ada = chat_client(url, "--nick", "ada", "--room", "lobby")
     ada_says = Lines(ada.stdout)  # type: ignore[arg-type]

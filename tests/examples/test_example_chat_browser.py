@@ -12,7 +12,7 @@ import pytest
 import trio
 from browser import chromium, screenshot
 from chat_helpers import chat_user
-from example_support import Program, free_port, start_example, wait_for_port
+from example_support import Program, serve_example
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as shown
 from selenium.webdriver.support.wait import WebDriverWait
@@ -21,10 +21,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 async def test_browser_and_python_client_chat(
     programs: list[Program], tmp_path: Path
 ) -> None:
-    port = free_port()
-    server = start_example("examples.chat", "--port", str(port))
-    programs.append(server)
-    wait_for_port(port, server)
+    server, port = serve_example(programs, "examples.chat")
     long_text = "browsers compress this " * 12  # over the compression threshold
     with chromium(tmp_path / "profile") as driver:
         wait = WebDriverWait(driver, 15)

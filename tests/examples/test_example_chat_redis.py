@@ -8,7 +8,13 @@ from collections.abc import Iterator
 import pytest
 import trio
 from chat_helpers import chat_user
-from example_support import Program, free_port, require_program, start_example, wait_for_port
+from example_support import (
+    Program,
+    free_port,
+    require_program,
+    serve_example,
+    wait_for_port,
+)
 
 
 @pytest.fixture
@@ -28,11 +34,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def chat_server(programs: list[Program], *args: str) -> int:
     """Start ``python -m examples.chat ARGS`` on a free port; return the port."""
-    port = free_port()
-    program = start_example("examples.chat", "--port", str(port), *args)
-    programs.append(program)
-    wait_for_port(port, program)
-    return port
+    return serve_example(programs, "examples.chat", *args)[1]
 
 
 async def test_two_servers_share_rooms_and_history_through_redis(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pytest
 import trio
 import trio.lowlevel
-from example_support import Program, free_port, start_example, wait_for_port
+from example_support import Program, serve_example
 
 import rawsock
 from examples.sync.client import SyncClient, open_sync_client
@@ -49,10 +49,7 @@ class RunningServer:
 
 def start_server(programs: list[Program], *options: str) -> RunningServer:
     """``python -m examples.sync --port N`` (with ``options``), once it listens."""
-    port = free_port()
-    program = start_example("examples.sync", "--port", str(port), *options)
-    programs.append(program)
-    wait_for_port(port, program)
+    program, port = serve_example(programs, "examples.sync", *options)
     return RunningServer(program, port)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import trio
 from browser import chromium, screenshot
-from example_support import Program, free_port, start_example, wait_for_port
+from example_support import Program, serve_example
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
@@ -84,10 +84,7 @@ def connected(driver: Chrome) -> bool:
 async def test_two_windows_and_a_python_client_edit_one_form(
     programs: list[Program], tmp_path: Path
 ) -> None:
-    port = free_port()
-    server = start_example("examples.sync", "--port", str(port))
-    programs.append(server)
-    wait_for_port(port, server)
+    server, port = serve_example(programs, "examples.sync")
     page = f"http://127.0.0.1:{port}/"
 
     with ExitStack() as stack:
