@@ -101,6 +101,13 @@ class _Answer:
     error: HandshakeError  # what accept() raises once it is sent
 
 
+class _NoRequest(HandshakeError):
+    """The client closed the connection before sending a byte (nothing is answered)."""
+
+    def __init__(self) -> None:
+        super().__init__("the client closed the connection without sending a request")
+
+
 async def _maybe_await(value: Awaitable[str | None] | str | None) -> str | None:
     return await value if inspect.isawaitable(value) else value
 
@@ -295,6 +302,8 @@ async def accept_with(
                         log.exception("handshake callback failed; answering 500")
                         raise HandshakeError("Internal server error.", 500) from error
             except HandshakeError as error:
+                if not received:  # a port probe or health check: nobody to answer
+                    raise _NoRequest from error
                 if not (pending is not None and pending.stopping):
                     await stream.send_all(_rejection(handshake, error))
                     raise
@@ -347,7 +356,12 @@ async def run_handler(handler: Handler, ws: WebSocket, log: Log) -> None:
 
 
 def log_refusal(log: Log, error: HandshakeError) -> None:
-    log.info("HTTP %s: %s", error.status_code, error)
+    """Log a failed opening handshake: INFO with the status answered, or DEBUG for a
+    connection that closed before sending anything (port probes, TCP health checks)."""
+    if isinstance(error, _NoRequest):
+        log.debug("%s", error)
+    else:
+        log.info("HTTP %s: %s", error.status_code, error)
 
 
 async def serve_stream(handler: Handler, stream: trio.abc.Stream, **options: Any) -> None:

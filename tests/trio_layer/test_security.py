@@ -334,3 +334,27 @@ async def test_every_server_record_of_a_connection_has_its_id(
     client_records = [r for r in caplog.records if r.name == "rawsock.client"]
     assert client_records
     assert all(isinstance(getattr(r, "conn_id", None), int) for r in client_records)
+
+
+async def test_a_connection_closed_before_any_request_is_logged_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Port probes and TCP health checks send nothing: DEBUG, not an HTTP 400 at INFO."""
+    caplog.set_level(logging.DEBUG, logger="rawsock.server")
+    with trio.fail_after(10):
+        async with running_server() as server:
+            probe = await trio.open_tcp_stream("127.0.0.1", server.port)
+            await probe.aclose()
+            partial = await trio.open_tcp_stream("127.0.0.1", server.port)
+            await partial.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            await partial.send_eof()
+            assert (await partial.receive_some()).startswith(b"HTTP/1.1 400 ")
+            await partial.aclose()
+            await trio.sleep(0.1)
+    records = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "rawsock.server"]
+    quiet = [m for level, m in records if "without sending a request" in m]
+    assert len(quiet) == 1 and all(
+        level == logging.DEBUG for level, m in records if "without sending a request" in m
+    )
+    answered = [m for level, m in records if level == logging.INFO and "HTTP 400" in m]
+    assert len(answered) == 1  # only the half-sent request was answered
