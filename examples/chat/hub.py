@@ -32,6 +32,7 @@ from .protocol import (
     encode,
     parse,
 )
+from .rate import DEFAULT_RATE, MessageRate, RateLimit
 
 __all__ = ["MAX_ROOMS_PER_CLIENT", "ChatHub", "Client"]
 
@@ -44,8 +45,9 @@ MAX_ROOMS_PER_CLIENT = 16
 class Client:
     """One connected client: its nickname, its rooms, and events held while joining."""
 
-    def __init__(self, ws: rawsock.WebSocket) -> None:
+    def __init__(self, ws: rawsock.WebSocket, rate: MessageRate) -> None:
         self.ws = ws
+        self.rate = rate
         self.nick: str | None = None
         self.rooms: set[str] = set()
         self.held: dict[str, list[Event]] = {}  # room -> events that arrived while joining
@@ -55,8 +57,15 @@ class Client:
 class ChatHub:
     """The clients connected to this process, and what they do."""
 
-    def __init__(self, broker: Broker, outbox: rawsock.Broadcaster, name: str) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        outbox: rawsock.Broadcaster,
+        name: str,
+        rate_limit: RateLimit = DEFAULT_RATE,
+    ) -> None:
         self.broker = broker
+        self.rate_limit = rate_limit
         self.name = name  # which server process this is, told to clients in "welcome"
         self.outbox = outbox
         self.nicks: dict[str, Client] = {}  # nicknames are unique within a process
@@ -88,7 +97,7 @@ class ChatHub:
 
     async def serve(self, ws: rawsock.WebSocket) -> None:
         """Run one client's connection until it closes."""
-        client = self.clients[ws] = Client(ws)
+        client = self.clients[ws] = Client(ws, MessageRate(self.rate_limit, trio.current_time()))
         self.outbox.add(ws)
         try:
             with client.scope:
@@ -109,6 +118,13 @@ class ChatHub:
         Raises:
             ChatError: what the client gets as an error message.
         """
+        if not client.rate.allow(trio.current_time()):
+            limit = self.rate_limit
+            raise ChatError(
+                "too-fast",
+                f"slow down: at most {limit.per_second:g} messages per second "
+                f"(bursts of {limit.burst}); this one was dropped",
+            )
         command: Command = parse(message)
         if isinstance(command, Hello):
             await self._hello(client, command.nick)

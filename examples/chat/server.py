@@ -18,6 +18,7 @@ import rawsock
 from .broker import Broker
 from .hub import ChatHub
 from .protocol import MAX_MESSAGE_SIZE
+from .rate import DEFAULT_RATE, RateLimit
 
 __all__ = ["OUTBOX_LIMIT", "routes", "run_server"]
 
@@ -64,6 +65,7 @@ async def run_server(
     port: int,
     *,
     reuse_port: bool = False,
+    rate_limit: RateLimit = DEFAULT_RATE,
     task_status: trio.TaskStatus[rawsock.Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the chat until cancelled; with ``nursery.start``, reports the server.
@@ -73,7 +75,8 @@ async def run_server(
     """
     async with trio.open_nursery() as nursery:
         outbox = rawsock.Broadcaster(nursery, max_queue=OUTBOX_LIMIT, policy="close")
-        hub = ChatHub(broker, outbox, f"{socket.gethostname()}:{os.getpid()}")
+        name = f"{socket.gethostname()}:{os.getpid()}"
+        hub = ChatHub(broker, outbox, name, rate_limit)
         broker_scope = trio.CancelScope(shield=True)
 
         async def run_broker(*, task_status: trio.TaskStatus[None]) -> None:

@@ -30,7 +30,7 @@ async def supervise(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="chat-") as directory:
         command = [
             sys.executable, "-m", "examples.chat", "--reuse-port", "--host", args.host,
-            "--port", str(args.port), "--history", str(args.history),
+            "--port", str(args.port), "--history", str(args.history), "--rate", str(args.rate),
         ]
         async with trio.open_nursery() as nursery:
             if args.redis:

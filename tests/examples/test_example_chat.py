@@ -18,14 +18,19 @@ from example_support import ROOT, Lines, serve_example
 import rawsock
 from examples.chat.broker import MemoryBroker
 from examples.chat.protocol import MAX_MESSAGE_SIZE, MAX_TEXT, ChatError, Join, Say, parse
+from examples.chat.rate import DEFAULT_RATE, MessageRate, RateLimit
 from examples.chat.server import run_server
 
 
 @asynccontextmanager
-async def chat_server(history: int = 50) -> AsyncIterator[str]:
+async def chat_server(
+    history: int = 50, rate_limit: RateLimit = DEFAULT_RATE
+) -> AsyncIterator[str]:
     """A chat server in this process with an in-memory broker; yields its ws URL."""
     async with trio.open_nursery() as nursery:
-        server = await nursery.start(partial(run_server, MemoryBroker(history), "127.0.0.1", 0))
+        server = await nursery.start(
+            partial(run_server, MemoryBroker(history), "127.0.0.1", 0, rate_limit=rate_limit)
+        )
         yield f"ws://127.0.0.1:{server.port}/ws"
         nursery.cancel_scope.cancel()
 
@@ -124,6 +129,39 @@ async def test_invalid_requests_get_errors_and_the_connection_stays() -> None:
         await user.expect("message", text="still here")
 
 
+def test_message_rate_allows_bursts_then_the_average() -> None:
+    rate = MessageRate(RateLimit(per_second=2.0, burst=3), now=100.0)
+    assert [rate.allow(100.0) for _ in range(4)] == [True, True, True, False]
+    assert not rate.allow(100.4)  # 0.8 of a token
+    assert rate.allow(100.5)  # one token after 0.5 s at 2 per second
+    assert not rate.allow(100.5)
+    assert [rate.allow(200.0) for _ in range(4)] == [True, True, True, False]  # capped
+
+
+async def test_a_flooding_client_is_refused_beyond_its_rate_and_stays_connected() -> None:
+    limit = RateLimit(per_second=2.0, burst=5)
+    async with chat_server(rate_limit=limit) as url, chat_user(url, "flood") as flood:
+        await flood.join("lobby")  # (hello and join spent 2 of the 5 tokens)
+        async with chat_user(url, "calm") as calm:
+            await calm.join("lobby")
+            await flood.until("presence", nick="calm")
+            start = trio.current_time()
+            for n in range(20):
+                await flood.send(type="say", room="lobby", text=f"flood {n}")
+            replies = [await flood.next() for _ in range(20)]
+            elapsed = trio.current_time() - start
+            said = [r["text"] for r in replies if r["type"] == "message"]
+            refused = [r for r in replies if r["type"] == "error"]
+            assert all(r["code"] == "too-fast" for r in refused)
+            assert 3 <= len(said) <= 3 + int(2 * elapsed) + 1 < 20
+            assert said == [f"flood {n}" for n in range(len(said))]  # the first ones
+            for text in said:  # the other member got exactly those
+                await calm.expect("message", nick="flood", text=text)
+            await trio.sleep(0.6)  # a token is back
+            await flood.send(type="say", room="lobby", text="later")
+            await calm.expect("message", nick="flood", text="later")
+
+
 async def test_an_oversized_message_closes_with_1009() -> None:
     async with chat_server() as url, chat_user(url, "ada") as user:
         await user.ws.send("x" * (MAX_MESSAGE_SIZE + 1))
@@ -134,7 +172,8 @@ async def test_an_oversized_message_closes_with_1009() -> None:
 
 async def test_a_client_that_stops_reading_is_closed_and_the_room_goes_on() -> None:
     """A reader that never reads fills its outbox; it is closed (1013), others unaffected."""
-    async with chat_server() as url, chat_user(url, "talker") as talker:
+    unlimited = RateLimit(per_second=1e9, burst=10**9)  # this talker floods on purpose
+    async with chat_server(rate_limit=unlimited) as url, chat_user(url, "talker") as talker:
         await talker.join("busy")
         # a raw TCP client with a tiny receive buffer that joins and then never reads
         sleeper = socket.socket()
