@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
 
-__all__ = ["run_until_signalled"]
+__all__ = ["cancel_on_signal", "run_until_signalled"]
+
+logger = logging.getLogger("examples")
+
+
+async def cancel_on_signal(scope: trio.CancelScope) -> None:
+    """Wait for SIGINT or SIGTERM, say so, and cancel ``scope`` (``rawsock.serve`` in it
+    then closes its connections with 1001)."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for number in signals:
+            logger.info("stopping (%s)", signal.Signals(number).name)
+            scope.cancel()
+            return
 
 
 async def _serve_until_signalled(serve: Callable[..., Awaitable[Any]], *args: Any) -> None:
     async with trio.open_nursery() as nursery:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            nursery.start_soon(serve, *args)
-            async for _ in signals:
-                nursery.cancel_scope.cancel()  # rawsock.serve then closes with 1001
-                break
+        nursery.start_soon(cancel_on_signal, nursery.cancel_scope)
+        await serve(*args)
+        nursery.cancel_scope.cancel()  # it ended on its own
 
 
 def run_until_signalled(serve: Callable[..., Awaitable[Any]], *args: Any) -> None:

@@ -121,7 +121,7 @@ def parse(message: str | bytes) -> Command:
 
 
 def encode(event: dict[str, Any]) -> str:
-    """One server message as compact JSON text."""
+    """A message as compact JSON text (to clients, and between servers and brokers)."""
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
 
 

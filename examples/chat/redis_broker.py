@@ -26,6 +26,7 @@ import coredis
 import trio
 
 from .broker import Deliver, Event
+from .protocol import encode
 
 __all__ = ["RedisBroker"]
 
@@ -86,7 +87,7 @@ class RedisBroker:
 
     async def publish(self, room: str, event: Event) -> None:
         keys = [self._key("seq", room), self._key("history", room), self._key("room", room)]
-        args: list[str | int] = [_dump(event), self._history_size, self._ttl]
+        args: list[str | int] = [encode(event), self._history_size, self._ttl]
         await self._publish(keys=keys, args=args)
 
     async def history(self, room: str) -> list[Event]:
@@ -110,10 +111,6 @@ class RedisBroker:
 
     def _key(self, kind: str, room: str) -> str:
         return f"{self._prefix}:{kind}:{room}"
-
-
-def _dump(event: Event) -> str:
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
 
 
 def _parse(item: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ import trio
 import rawsock
 
 from .broker import Deliver, Event, MemoryBroker
+from .protocol import encode
 
 __all__ = ["SocketBroker", "serve_broker"]
 
@@ -51,7 +52,7 @@ async def serve_broker(
         workers = rawsock.Broadcaster(nursery, max_queue=_LIMITS["max_message_size"])
 
         def deliver(room: str, event: Event) -> None:
-            workers.send(_dump({"room": room, "event": event}))
+            workers.send(encode({"room": room, "event": event}))
 
         async def worker(ws: rawsock.WebSocket) -> None:
             workers.add(ws)
@@ -62,7 +63,7 @@ async def serve_broker(
                 if operation not in _OPERATIONS:
                     raise ValueError(f"unknown broker operation {operation!r}")
                 result = await getattr(broker, operation)(**request)
-                workers.send(_dump({"id": call_id, "result": result}), to=[ws])
+                workers.send(encode({"id": call_id, "result": result}), to=[ws])
 
         await nursery.start(broker.run, deliver)
         await nursery.start(partial(rawsock.serve_unix, worker, path, **_LIMITS))
@@ -106,7 +107,7 @@ class SocketBroker:
         call_id = next(self._ids)
         done, result = self._replies[call_id] = (trio.Event(), [])
         try:
-            await self._ws.send(_dump({"id": call_id, "op": operation, **arguments}))
+            await self._ws.send(encode({"id": call_id, "op": operation, **arguments}))
             await done.wait()
         finally:
             self._replies.pop(call_id, None)
@@ -132,7 +133,3 @@ class SocketBroker:
     async def rooms(self) -> dict[str, int]:
         rooms: dict[str, int] = await self._call("rooms")
         return rooms
-
-
-def _dump(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import tempfile
 from pathlib import Path
 
 import trio
 
+from .._signals import cancel_on_signal
 from .shared_broker import serve_broker
 
 __all__ = ["supervise"]
@@ -40,7 +40,7 @@ async def supervise(args: argparse.Namespace) -> None:
                 await nursery.start(serve_broker, path, args.history)
                 command += ["--broker-socket", path]
             async with trio.open_nursery() as workers:
-                nursery.start_soon(_stop_on_signal, workers.cancel_scope)
+                nursery.start_soon(cancel_on_signal, workers.cancel_scope)
                 for _ in range(args.workers):
                     workers.start_soon(_run_worker, command)
                 logger.info("started %d workers on port %d", args.workers, args.port)
@@ -53,10 +53,3 @@ async def _run_worker(command: list[str]) -> None:
     result = await trio.run_process(command, check=False)
     if result.returncode != 0:
         logger.error("a worker exited with %d", result.returncode)
-
-
-async def _stop_on_signal(workers: trio.CancelScope) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
-            workers.cancel()
-            return

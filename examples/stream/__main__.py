@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import time
 from functools import partial
@@ -18,6 +17,7 @@ import trio
 
 import rawsock
 
+from .._signals import run_until_signalled
 from .progress import ProgressLogHandler, say
 from .receiver import Receiver, serve_receiver
 from .sender import TransferFailed, send_file
@@ -51,9 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def run_receiver(receiver: Receiver, host: str, port: int) -> None:
-    """Serve, saying where, until interrupted (Ctrl-C) or terminated (SIGTERM).
-
-    Either way the server shuts down gracefully: transfers in progress keep their
+    """Serve, saying where, until cancelled (Ctrl-C or SIGTERM, through
+    ``run_until_signalled``): a graceful shutdown, and transfers in progress keep their
     ``.part`` files for a later resume.
     """
     async with trio.open_nursery() as nursery:
@@ -61,9 +60,6 @@ async def run_receiver(receiver: Receiver, host: str, port: int) -> None:
         logging.getLogger("examples.stream").info(
             "receiving into %s on ws://%s:%d/", receiver.directory, host, server.port
         )
-        with trio.open_signal_receiver(signal.SIGTERM) as signals:
-            await signals.__anext__()
-        nursery.cancel_scope.cancel()
 
 
 def receive_command(args: argparse.Namespace) -> int:
@@ -76,9 +72,7 @@ def receive_command(args: argparse.Namespace) -> int:
     receiver = Receiver(args.dir, max_size=args.max_size, show_progress=not args.no_progress)
     status = 0
     try:
-        trio.run(run_receiver, receiver, args.host, args.port)
-    except* KeyboardInterrupt:
-        pass
+        run_until_signalled(run_receiver, receiver, args.host, args.port)
     except* OSError as errors:  # the port is taken, the address is not local...
         say(f"error: cannot listen on {args.host}:{args.port}: {errors.exceptions[0]}")
         status = 1

@@ -9,30 +9,23 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 
 import trio
 
+from .._signals import run_until_signalled
 from .document import Limits
 from .server import DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_QUEUE, SOCKET_PATH, SyncServer
 
 
 async def main(host: str, port: int, server: SyncServer) -> None:
-    """Run ``server`` on ``host``:``port`` until SIGINT (Ctrl-C) or SIGTERM.
-
-    The signal cancels the server, which closes every connection with 1001 first.
-    """
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
-            listening = await nursery.start(server.run, host, port)
-            logging.info(
-                "sync server: page http://%s:%d/, WebSocket ws://%s:%d%s",
-                host, listening.port, host, listening.port, SOCKET_PATH,
-            )
-            async for number in signals:  # the first one is enough
-                logging.info("stopping (%s)", signal.Signals(number).name)
-                break
-            nursery.cancel_scope.cancel()
+    """Run ``server`` on ``host``:``port`` until cancelled (by SIGINT or SIGTERM, through
+    ``run_until_signalled``), which closes every connection with 1001 first."""
+    async with trio.open_nursery() as nursery:
+        listening = await nursery.start(server.run, host, port)
+        logging.info(
+            "sync server: page http://%s:%d/, WebSocket ws://%s:%d%s",
+            host, listening.port, host, listening.port, SOCKET_PATH,
+        )
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -70,4 +63,4 @@ if __name__ == "__main__":
         max_message_size=arguments.max_message_size,
         max_queue=arguments.max_queue,
     )
-    trio.run(main, arguments.host, arguments.port, sync_server)
+    run_until_signalled(main, arguments.host, arguments.port, sync_server)
