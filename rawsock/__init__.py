@@ -9,12 +9,15 @@ Public API::
     rawsock.reconnect(url, ...)                  # async iterator of connections, with backoff
     rawsock.WebSocket                            # receive / send / ping / aclose
     rawsock.Broadcaster                          # one message to many, slow ones bounded
+    rawsock.ServerOptions, rawsock.ClientOptions # the options of those calls, described
+    rawsock.ConnectionOptions                    # (help(...)), typed and checked at the call
 """
 
 from ._broadcast import Broadcaster, BroadcastResult
 from ._client import connect, parse_url
 from ._connection import WebSocket
 from ._http import HTTPResponse
+from ._options import ClientOptions, ConnectionOptions, ServerOptions
 from ._proxy import ProxyError
 from ._reconnect import Reconnect, reconnect
 from ._security import BasicAuth, check_host, check_origin, parse_basic_auth
@@ -38,8 +41,10 @@ __all__ = [
     "BasicAuth",
     "BroadcastResult",
     "Broadcaster",
+    "ClientOptions",
     "CloseCode",
     "ConnectionClosed",
+    "ConnectionOptions",
     "HTTPResponse",
     "HandshakeError",
     "HandshakeRejected",
@@ -52,6 +57,7 @@ __all__ = [
     "RemoteProtocolError",
     "Request",
     "Server",
+    "ServerOptions",
     "WebSocket",
     "__version__",
     "accept",

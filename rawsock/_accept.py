@@ -20,71 +20,37 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 import trio
 
-from ._connection import (
-    DEFAULT_CLOSE_TIMEOUT,
-    DEFAULT_PING_INTERVAL,
-    DEFAULT_PING_TIMEOUT,
-    DEFAULT_RECEIVE_BUFFER,
-    READ_SIZE,
-    WebSocket,
-)
+from ._connection import WebSocket
 from ._http import (
+    HEAD_READ_SIZE,
     HTTPResponse,
     Pending,
-    RequestHook,
     call_hook,
     connection_log,
     linger,
     render_response,
 )
-from ._security import BasicAuth, check_host, check_origin
-from ._settings import DEFAULT_OPEN_TIMEOUT, ConnectionSettings
-from .sansio._deflate import DEFAULT_COMPRESSION, DeflateParameters, PerMessageDeflate
+from ._options import ServerOptions
+from ._security import check_host, check_origin
+from ._settings import ServerSettings
+from .sansio._deflate import DeflateParameters
 from .sansio._errors import ConnectionClosed, HandshakeError, LocalProtocolError
 from .sansio._handshake import Request, ServerHandshake
-from .sansio._protocol import DEFAULT_MAX_MESSAGE_SIZE, Role
+from .sansio._protocol import Role
 
-__all__ = ["DEFAULT_OPEN_TIMEOUT", "ServerSettings", "accept", "accept_with", "serve_stream"]
+__all__ = ["accept", "accept_with", "checked_settings", "serve_stream"]
 
 logger = logging.getLogger("rawsock.server")
 
 
-#: ``select_subprotocol(request, offered)``: the subprotocol to use, one of ``offered``
-#: (the client's list, in its order), or ``None`` for none; may be a coroutine function.
-SubprotocolSelector = Callable[[Request, list[str]], "Awaitable[str | None] | str | None"]
-
 Log = logging.LoggerAdapter[logging.Logger]
 Handler = Callable[[WebSocket], Awaitable[Any]]
-
-
-@dataclass(frozen=True, kw_only=True)
-class ServerSettings(ConnectionSettings):
-    """Every option of :func:`accept` (see there); ``serve`` builds one per server."""
-
-    subprotocols: Sequence[str] = ()
-    select_subprotocol: SubprotocolSelector | None = None
-    extra_headers: Sequence[tuple[str, str]] = ()
-    handle_request: RequestHook | None = None
-    allowed_hosts: Sequence[str] | None = None
-    origins: Sequence[str | None] | None = None
-    basic_auth: BasicAuth | None = None
-    max_request_line: int = 8192
-    max_header_size: int = 16384
-    max_headers: int = 128
-
-    def new_handshake(self) -> ServerHandshake:
-        """A :class:`ServerHandshake` with these size limits."""
-        return ServerHandshake(
-            max_request_line=self.max_request_line,
-            max_header_size=self.max_header_size,
-            max_headers=self.max_headers,
-        )
 
 
 @dataclass(frozen=True)
@@ -178,91 +144,46 @@ def _rejection(handshake: ServerHandshake, error: HandshakeError) -> bytes:
         return handshake.reject(500, body=b"Internal server error.")
 
 
-async def accept(
-    stream: trio.abc.Stream,
-    *,
-    subprotocols: Sequence[str] = (),
-    select_subprotocol: SubprotocolSelector | None = None,
-    extra_headers: Sequence[tuple[str, str]] = (),
-    handle_request: RequestHook | None = None,
-    allowed_hosts: Sequence[str] | None = None,
-    origins: Sequence[str | None] | None = None,
-    basic_auth: BasicAuth | None = None,
-    compression: PerMessageDeflate | None = DEFAULT_COMPRESSION,
-    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
-    max_frame_size: int | None = None,
-    receive_buffer: int = DEFAULT_RECEIVE_BUFFER,
-    open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
-    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-    ping_interval: float | None = DEFAULT_PING_INTERVAL,
-    ping_timeout: float | None = DEFAULT_PING_TIMEOUT,
-    max_request_line: int = 8192,
-    max_header_size: int = 16384,
-    max_headers: int = 128,
-) -> WebSocket:
+async def checked_settings(
+    stream: trio.abc.Stream, options: Mapping[str, object], caller: str
+) -> ServerSettings:
+    """The settings of ``options`` for ``caller``; ``stream`` is closed when they fail.
+
+    Raises:
+        TypeError: an unknown option, or an option of the wrong type.
+        ValueError: an option out of range.
+    """
+    try:
+        return ServerSettings.from_options(options, caller)
+    except (TypeError, ValueError):
+        await trio.aclose_forcefully(stream)
+        raise
+
+
+async def accept(stream: trio.abc.Stream, **options: Unpack[ServerOptions]) -> WebSocket:
     """Run the server side of the opening handshake on ``stream`` (RFC 6455 §4.2).
 
-    The request goes through the checks listed in this module's docstring, in order.
+    The request goes through the checks of :class:`rawsock.ServerOptions`, in the order
+    given there.
 
     Args:
         stream: a connected ``trio.abc.Stream`` (TCP, TLS, Unix socket, in-memory...).
-        subprotocols: subprotocols we support, in order of preference; the first one
-            the client also offers is selected (§4.2.2 item 4).
-        select_subprotocol: instead of ``subprotocols``: ``f(request, offered)``
-            returns one of ``offered`` or ``None``; raise :class:`HandshakeError` in it
-            to refuse the connection with that status.
-        extra_headers: more headers for the 101 response.
-        handle_request: ``f(request)`` (or a coroutine function) called with every
-            request before the upgrade, upgrade or not (``request.key`` is ``None``
-            when the request is not a valid upgrade); it returns an
-            :class:`HTTPResponse` to send instead, or ``None`` to go on.
-        allowed_hosts: ``Host`` values served (see :func:`rawsock.check_host`); 421
-            for others. ``None``: any.
-        origins: ``Origin`` values allowed (``None`` in the list: no ``Origin``); 403
-            for others (§10.2). ``None``: no check.
-        basic_auth: require HTTP Basic credentials (RFC 7617); 401 without them.
-        compression: permessage-deflate settings (RFC 7692), used when the client
-            offers it; ``None`` turns compression off.
-        max_message_size: largest message accepted (1009 beyond); ``None``: no limit.
-        max_frame_size: largest frame accepted (1009 beyond); default: the message limit.
-        receive_buffer: bytes of unconsumed messages held before reading stops.
-        open_timeout: seconds the client has to send its request; ``None``: no limit.
-        close_timeout: seconds to wait for the closing handshake.
-        ping_interval: seconds between keepalive pings; ``None`` turns keepalive off.
-        ping_timeout: seconds to wait for a keepalive pong before closing with 1011;
-            ``None``: wait forever.
-        max_request_line: longest request line accepted (414 beyond).
-        max_header_size: largest request head accepted (431 beyond).
-        max_headers: most header lines accepted (431 beyond).
+            It is closed whenever ``accept`` raises.
+        **options: the server options, described with their defaults and ranges in
+            :class:`rawsock.ServerOptions` and :class:`rawsock.ConnectionOptions`.
 
     Returns:
         The open :class:`WebSocket`.
 
     Raises:
+        TypeError: an unknown option, or an option of the wrong type (before anything is
+            read).
+        ValueError: an option out of range (before anything is read).
         HandshakeError: no WebSocket came of it: the request was refused or answered
             by ``handle_request`` (``status_code`` is the status sent, the stream is
             closed), or it did not arrive within ``open_timeout`` (408, nothing sent).
     """
-    settings = ServerSettings(
-        subprotocols=subprotocols,
-        select_subprotocol=select_subprotocol,
-        extra_headers=extra_headers,
-        handle_request=handle_request,
-        allowed_hosts=allowed_hosts,
-        origins=origins,
-        basic_auth=basic_auth,
-        compression=compression,
-        max_message_size=max_message_size,
-        max_frame_size=max_frame_size,
-        receive_buffer=receive_buffer,
-        open_timeout=open_timeout,
-        close_timeout=close_timeout,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        max_request_line=max_request_line,
-        max_header_size=max_header_size,
-        max_headers=max_headers,
-    )
+    settings = await checked_settings(stream, options, "accept")
     return await accept_with(stream, settings, connection_log(logger))
 
 
@@ -291,7 +212,7 @@ async def accept_with(
             try:
                 with interrupt:
                     while (request := handshake.next_request()) is None:
-                        data = await stream.receive_some(READ_SIZE)
+                        data = await stream.receive_some(HEAD_READ_SIZE)
                         received += len(data)
                         handshake.receive_data(data)
                     try:
@@ -364,7 +285,9 @@ def log_refusal(log: Log, error: HandshakeError) -> None:
         log.info("HTTP %s: %s", error.status_code, error)
 
 
-async def serve_stream(handler: Handler, stream: trio.abc.Stream, **options: Any) -> None:
+async def serve_stream(
+    handler: Handler, stream: trio.abc.Stream, **options: Unpack[ServerOptions]
+) -> None:
     """Serve one connection on ``stream``: handshake, handler, close.
 
     Call it to serve WebSocket connections from a custom listener. Never raises for a
@@ -372,12 +295,18 @@ async def serve_stream(handler: Handler, stream: trio.abc.Stream, **options: Any
 
     Args:
         handler: ``async def handler(ws: WebSocket)``.
-        stream: the connection.
-        options: those of :func:`accept`.
+        stream: the connection; it is closed when this returns or raises.
+        **options: the server options, as for :func:`accept`: see
+            :class:`rawsock.ServerOptions` and :class:`rawsock.ConnectionOptions`.
+
+    Raises:
+        TypeError: an unknown option, or an option of the wrong type.
+        ValueError: an option out of range.
     """
+    settings = await checked_settings(stream, options, "serve_stream")
     log = connection_log(logger)
     try:
-        ws = await accept_with(stream, ServerSettings(**options), log)
+        ws = await accept_with(stream, settings, log)
     except HandshakeError as error:
         log_refusal(log, error)
         return

@@ -23,10 +23,12 @@ from http import HTTPStatus
 
 import trio
 
-from ._client import ClientSettings, open_websocket, parse_url
+from ._client import open_websocket, parse_url
 from ._connection import WebSocket
+from ._options import ClientOptions
 from ._proxy import ProxyError
 from ._server import Server, serve, serve_unix
+from ._settings import ClientSettings
 from .sansio._deflate import DEFAULT_COMPRESSION
 from .sansio._errors import ConnectionClosed, HandshakeError, HandshakeRejected
 
@@ -165,13 +167,14 @@ async def _client(args: argparse.Namespace) -> int:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     proxy: str | bool | None = args.proxy or (None if args.no_proxy else True)
-    settings = ClientSettings(
-        subprotocols=args.subprotocol,
-        extra_headers=args.header,
-        ssl_context=context,
-        proxy=proxy,
-        compression=None if args.no_compression else DEFAULT_COMPRESSION,
-    )
+    options: ClientOptions = {
+        "subprotocols": args.subprotocol,
+        "extra_headers": args.header,
+        "ssl_context": context,
+        "proxy": proxy,
+        "compression": None if args.no_compression else DEFAULT_COMPRESSION,
+    }
+    settings = ClientSettings.from_options(options, "connect")
     try:
         ws = await open_websocket(args.url, settings)
     except (OSError, ValueError, HandshakeError) as error:

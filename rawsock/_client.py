@@ -12,36 +12,27 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
+from typing import Unpack
 from urllib.parse import urljoin, urlsplit
 
 import trio
 
-from ._connection import (
-    DEFAULT_CLOSE_TIMEOUT,
-    DEFAULT_PING_INTERVAL,
-    DEFAULT_PING_TIMEOUT,
-    DEFAULT_RECEIVE_BUFFER,
-    READ_SIZE,
-    WebSocket,
-)
-from ._http import connection_log
+from ._connection import WebSocket
+from ._http import HEAD_READ_SIZE, connection_log
+from ._options import ClientOptions
 from ._proxy import open_tunnel, parse_proxy_url, proxy_from_environment
-from ._settings import DEFAULT_OPEN_TIMEOUT, ConnectionSettings
+from ._settings import ClientSettings
 from .sansio._client_handshake import ClientHandshake
-from .sansio._deflate import DEFAULT_COMPRESSION, PerMessageDeflate
 from .sansio._errors import HandshakeError, HandshakeRejected
 from .sansio._headers import Headers
-from .sansio._protocol import DEFAULT_MAX_MESSAGE_SIZE, Role
+from .sansio._protocol import Role
 
-__all__ = ["ClientSettings", "WebSocketURL", "connect", "open_websocket", "parse_url"]
+__all__ = ["WebSocketURL", "connect", "open_websocket", "parse_url"]
 
 logger = logging.getLogger("rawsock.client")
-
-#: Redirects followed before giving up.
-DEFAULT_MAX_REDIRECTS = 10
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CREDENTIALS = frozenset({"authorization", "cookie"})
@@ -103,38 +94,9 @@ def _redirect_target(current: WebSocketURL, location: str) -> WebSocketURL:
     return parse_url(scheme + sep + rest)
 
 
-@dataclass(frozen=True, kw_only=True)
-class ClientSettings(ConnectionSettings):
-    """Every option of :func:`connect` but ``stream`` (see there)."""
-
-    subprotocols: Sequence[str] = ()
-    extra_headers: Sequence[tuple[str, str]] = ()
-    ssl_context: ssl.SSLContext | None = None
-    unix_socket_path: str | None = None
-    proxy: str | bool | None = True
-    max_redirects: int = DEFAULT_MAX_REDIRECTS
-
-
-@asynccontextmanager
-async def connect(
-    url: str,
-    *,
-    subprotocols: Sequence[str] = (),
-    extra_headers: Sequence[tuple[str, str]] = (),
-    ssl_context: ssl.SSLContext | None = None,
-    stream: trio.abc.Stream | None = None,
-    unix_socket_path: str | None = None,
-    proxy: str | bool | None = True,
-    max_redirects: int = DEFAULT_MAX_REDIRECTS,
-    compression: PerMessageDeflate | None = DEFAULT_COMPRESSION,
-    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
-    max_frame_size: int | None = None,
-    receive_buffer: int = DEFAULT_RECEIVE_BUFFER,
-    open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
-    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-    ping_interval: float | None = DEFAULT_PING_INTERVAL,
-    ping_timeout: float | None = DEFAULT_PING_TIMEOUT,
-) -> AsyncIterator[WebSocket]:
+def connect(
+    url: str, *, stream: trio.abc.Stream | None = None, **options: Unpack[ClientOptions]
+) -> AbstractAsyncContextManager[WebSocket]:
     """Open a WebSocket connection; closes it when the block exits.
 
     ::
@@ -145,35 +107,19 @@ async def connect(
 
     Args:
         url: ``ws://host[:port]/path?query`` or ``wss://...``.
-        subprotocols: subprotocols to offer, in order of preference.
-        extra_headers: more request headers (``Origin``, ``Authorization``, cookies...).
-        ssl_context: for ``wss://``; by default ``ssl.create_default_context()``.
         stream: an already connected ``trio.abc.Stream`` to run the connection over
             (the URL then only gives the Host header and path; no TLS is added, no
-            redirect followed). The connection owns it from then on and closes it,
-            also when the handshake fails.
-        unix_socket_path: connect to this Unix-domain socket instead of the URL's host
-            (which still gives the ``Host`` header; TLS for ``wss://``). No proxy, and
-            redirects are not followed.
-        proxy: ``True`` (default): the proxy the environment variables give
-            (``https_proxy``/``http_proxy``/``all_proxy``, ``no_proxy``; loopback
-            hosts never use one); a URL ``"http://[user:pass@]host:port"``
-            (or ``https://``): always that proxy; ``None`` or ``False``: direct.
-        max_redirects: 3xx responses followed before failing; 0 follows none.
-        compression: permessage-deflate settings to offer (RFC 7692); ``None`` turns
-            compression off.
-        max_message_size: largest message accepted (1009 beyond); ``None``: no limit.
-        max_frame_size: largest frame accepted (1009 beyond); default: the message limit.
-        receive_buffer: bytes of unconsumed messages held before reading stops.
-        open_timeout: seconds for each attempt's connecting, proxy tunnel, TLS and
-            opening handshake; ``None``: no limit.
-        close_timeout: seconds to wait for the closing handshake.
-        ping_interval: seconds between keepalive pings; ``None`` turns keepalive off.
-        ping_timeout: seconds to wait for a keepalive pong before closing with 1011;
-            ``None``: wait forever.
+            redirect followed). The connection owns it from the ``async with`` on and
+            closes it, also when the handshake fails.
+        **options: the client options (``subprotocols``, ``extra_headers``,
+            ``ssl_context``, ``proxy``...), described with their defaults and ranges in
+            :class:`rawsock.ClientOptions` and :class:`rawsock.ConnectionOptions`.
 
     Raises:
-        ValueError: the URL (or the proxy URL, or a redirect) is not valid.
+        TypeError: an unknown option, or an option of the wrong type: raised by the
+            call itself, before any I/O (a ``stream`` is then left as it is).
+        ValueError: an option out of range (raised by the call, like ``TypeError``); on
+            entering, the URL (or the proxy URL, or a redirect) is not valid.
         OSError: the connection (to the server or the proxy) could not be made.
         ProxyError: the proxy refused the tunnel (its status in ``status_code``).
         HandshakeRejected: the server answered with an HTTP error (status, headers, body),
@@ -182,22 +128,13 @@ async def connect(
             dropped during the handshake, ``open_timeout`` passed (status 408), too
             many redirects or a redirect from ``wss`` to ``ws``.
     """
-    settings = ClientSettings(
-        subprotocols=subprotocols,
-        extra_headers=extra_headers,
-        ssl_context=ssl_context,
-        unix_socket_path=unix_socket_path,
-        proxy=proxy,
-        max_redirects=max_redirects,
-        compression=compression,
-        max_message_size=max_message_size,
-        max_frame_size=max_frame_size,
-        receive_buffer=receive_buffer,
-        open_timeout=open_timeout,
-        close_timeout=close_timeout,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-    )
+    return _connection(url, ClientSettings.from_options(options, "connect"), stream)
+
+
+@asynccontextmanager
+async def _connection(
+    url: str, settings: ClientSettings, stream: trio.abc.Stream | None
+) -> AsyncIterator[WebSocket]:
     ws = await open_websocket(url, settings, stream=stream)
     try:
         yield ws
@@ -277,7 +214,7 @@ async def _open(
                     )
             await stream.send_all(handshake.request_bytes())
             while (response := handshake.next_response()) is None:
-                handshake.receive_data(await stream.receive_some(READ_SIZE))
+                handshake.receive_data(await stream.receive_some(HEAD_READ_SIZE))
             agreed = compression.accept_response(response.extensions) if compression else None
     except trio.TooSlowError:
         if stream is not None:

@@ -21,11 +21,11 @@ from typing import Any
 
 import trio
 
-from ._connection import READ_SIZE
 from .sansio._errors import HandshakeError
 from .sansio._handshake import Request, ServerHandshake
 
 __all__ = [
+    "HEAD_READ_SIZE",
     "HTTPResponse",
     "Pending",
     "RequestHook",
@@ -36,6 +36,10 @@ __all__ = [
     "render_response",
     "server_log",
 ]
+
+#: Bytes asked of the stream per read of an HTTP head (the handshake's request or
+#: response), and per read while draining a refused client.
+HEAD_READ_SIZE = 8 * 1024
 
 _TEXT = "text/plain; charset=utf-8"
 _HTML = "text/html; charset=utf-8"
@@ -187,7 +191,7 @@ async def linger(stream: trio.abc.Stream) -> None:
         try:
             if isinstance(stream, trio.abc.HalfCloseableStream):
                 await stream.send_eof()
-            while await stream.receive_some(READ_SIZE):
+            while await stream.receive_some(HEAD_READ_SIZE):
                 pass
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
@@ -215,7 +219,7 @@ async def refuse(
             with interrupt:
                 try:
                     while handshake.next_request() is None:
-                        data = await stream.receive_some(READ_SIZE)
+                        data = await stream.receive_some(HEAD_READ_SIZE)
                         received += len(data)
                         handshake.receive_data(data)
                 except HandshakeError:

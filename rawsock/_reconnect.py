@@ -20,12 +20,15 @@ import logging
 import random
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Unpack
 
 import trio
 
-from ._client import ClientSettings, open_websocket
+from ._checks import check_callable, check_int, check_number
+from ._client import open_websocket
 from ._connection import WebSocket
+from ._options import ClientOptions
+from ._settings import ClientSettings
 from .sansio._errors import HandshakeError
 
 __all__ = ["Reconnect", "reconnect", "should_retry"]
@@ -64,10 +67,12 @@ class Reconnect:
         max_attempts: int | None,
         retry_on: Callable[[Exception], bool],
     ) -> None:
-        if initial_delay < 0 or max_delay < 0 or factor < 1 or not 0 <= jitter <= 1:
-            raise ValueError("delays must be >= 0, factor >= 1 and jitter in [0, 1]")
-        if max_attempts is not None and max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1 (or None)")
+        check_number("initial_delay", initial_delay, at_least=0)
+        check_number("max_delay", max_delay, at_least=0)
+        check_number("factor", factor, at_least=1)
+        check_number("jitter", jitter, at_least=0, at_most=1)
+        check_int("max_attempts", max_attempts, 1, optional=True)
+        check_callable("retry_on", retry_on)
         self._url = url
         self._settings = settings
         self._initial_delay = initial_delay
@@ -150,7 +155,7 @@ def reconnect(
     jitter: float = 0.5,
     max_attempts: int | None = None,
     retry_on: Callable[[Exception], bool] = should_retry,
-    **options: Any,
+    **options: Unpack[ClientOptions],
 ) -> Reconnect:
     """Connect to ``url`` again and again, with exponential backoff and jitter::
 
@@ -172,18 +177,21 @@ def reconnect(
             ``None``: retry forever.
         retry_on: ``f(error) -> bool``: whether an error is worth another attempt
             (default: :func:`should_retry`).
-        options: those of :func:`rawsock.connect`, except ``stream``.
+        **options: the client options of every attempt, as for :func:`rawsock.connect`
+            but ``stream``: see :class:`rawsock.ClientOptions` and
+            :class:`rawsock.ConnectionOptions`.
 
     Returns:
         The async iterator.
 
     Raises:
-        TypeError: an unknown option.
-        ValueError: an invalid backoff setting.
+        TypeError: an unknown option, or an argument or option of the wrong type.
+        ValueError: an argument or option out of range (a delay below 0, ``factor``
+            below 1, ``jitter`` outside [0, 1], ``max_attempts`` below 1...).
     """
     return Reconnect(
         url,
-        ClientSettings(**options),
+        ClientSettings.from_options(options, "reconnect"),
         initial_delay=initial_delay,
         max_delay=max_delay,
         factor=factor,

@@ -23,15 +23,13 @@ import ssl
 import stat
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import trio
 
 from ._accept import (
-    DEFAULT_OPEN_TIMEOUT,
     Handler,
     Log,
-    ServerSettings,
     accept,
     accept_with,
     log_refusal,
@@ -39,13 +37,15 @@ from ._accept import (
     run_handler,
     serve_stream,
 )
+from ._checks import check_instance, check_int, check_number
 from ._connection import WebSocket
 from ._http import Pending, connection_log, refuse, server_log
 from ._listen import open_tcp_listeners
+from ._options import ServerOptions
+from ._settings import ServerSettings
 from .sansio._errors import HandshakeError
 
 __all__ = [
-    "DEFAULT_OPEN_TIMEOUT",
     "DEFAULT_SHUTDOWN_TIMEOUT",
     "Server",
     "accept",
@@ -267,9 +267,11 @@ class Server:
         self._host_scope.cancel()
 
 
-def _check_limit(max_connections: int | None) -> None:
-    if max_connections is not None and max_connections < 1:
-        raise ValueError("max_connections must be at least 1 (or None)")
+def _check_serving(ssl_context: object, max_connections: object, shutdown_timeout: object) -> None:
+    """Check the arguments :func:`serve` and :func:`serve_unix` share (TypeError, ValueError)."""
+    check_instance("ssl_context", ssl_context, ssl.SSLContext, "an ssl.SSLContext", optional=True)
+    check_int("max_connections", max_connections, 1, optional=True)
+    check_number("shutdown_timeout", shutdown_timeout, above=0)
 
 
 async def serve(
@@ -283,7 +285,7 @@ async def serve(
     backlog: int | None = None,
     reuse_port: bool = False,
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
-    **options: Any,
+    **options: Unpack[ServerOptions],
 ) -> None:
     """Serve WebSocket connections on TCP (``wss://`` with ``ssl_context``) until stopped.
 
@@ -307,19 +309,24 @@ async def serve(
             Unavailable, then is closed. ``None``: no limit.
         shutdown_timeout: seconds a shutdown waits for close handshakes and handlers
             before cancelling them.
-        backlog: the listen backlog (default: trio's).
+        backlog: the listen backlog, an int >= 1 (default: trio's).
         reuse_port: set ``SO_REUSEPORT``, so that several processes can serve the same
             port and the kernel spreads connections over them (one process per core).
         task_status: for ``nursery.start``, which returns the :class:`Server`.
-        options: those of :func:`accept`, for every connection.
+        **options: the server options, for every connection: see
+            :class:`rawsock.ServerOptions` and :class:`rawsock.ConnectionOptions`.
 
     Raises:
-        TypeError: an unknown option (before anything is bound).
-        ValueError: ``max_connections`` below 1.
+        TypeError: an unknown option, or an argument or option of the wrong type
+            (before anything is bound).
+        ValueError: an argument or option out of range (before anything is bound):
+            ``max_connections`` below 1, ``shutdown_timeout`` not above 0...
         OSError: the address cannot be bound (or ``reuse_port`` is unsupported).
     """
-    _check_limit(max_connections)
-    settings = ServerSettings(**options)
+    _check_serving(ssl_context, max_connections, shutdown_timeout)
+    check_int("backlog", backlog, 1, optional=True)
+    check_instance("reuse_port", reuse_port, bool, "a bool")
+    settings = ServerSettings.from_options(options, "serve")
     listeners = await open_tcp_listeners(port, host, backlog=backlog, reuse_port=reuse_port)
     server = Server(
         handler,
@@ -341,21 +348,25 @@ async def serve_unix(
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     backlog: int = 128,
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
-    **options: Any,
+    **options: Unpack[ServerOptions],
 ) -> None:
     """Serve WebSocket connections on a Unix-domain socket until stopped.
 
-    Same as :func:`serve` otherwise. A socket file left at ``path`` by an earlier run is
-    replaced (any other kind of file is an error); the file is removed at shutdown.
+    Same as :func:`serve` otherwise (``backlog``: an int >= 1, default 128). A socket
+    file left at ``path`` by an earlier run is replaced (any other kind of file is an
+    error); the file is removed at shutdown.
     Clients connect with ``rawsock.connect("ws://localhost/", unix_socket_path=path)``
     (the URL then gives the ``Host`` header and the path).
 
     Raises:
-        TypeError: an unknown option.
+        TypeError: an unknown option, or an argument or option of the wrong type
+            (before anything is bound).
+        ValueError: an argument or option out of range (before anything is bound).
         OSError: the path cannot be bound (``FileExistsError``: not a socket).
     """
-    _check_limit(max_connections)
-    settings = ServerSettings(**options)
+    _check_serving(ssl_context, max_connections, shutdown_timeout)
+    check_int("backlog", backlog, 1)
+    settings = ServerSettings.from_options(options, "serve_unix")
     path = os.fspath(path)
     with contextlib.suppress(FileNotFoundError):
         if not stat.S_ISSOCK(os.stat(path).st_mode):

@@ -1,40 +1,58 @@
-"""The options every connection has, whichever side opened it, and how they build one."""
+"""The settings of a connection: its checked options, every one of them, as an object.
+
+Built in one place, :meth:`ConnectionSettings.from_options`, from the keyword arguments
+of a public function: ``_options.py`` checks them and fills in the defaults, so the
+fields here have none. The servers build one :class:`ServerSettings` per server, the
+clients one :class:`ClientSettings` per ``connect`` or ``reconnect`` call.
+"""
 
 from __future__ import annotations
 
+import ssl
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import ClassVar, Self
 
 import trio
 
-from ._connection import (
-    DEFAULT_CLOSE_TIMEOUT,
-    DEFAULT_PING_INTERVAL,
-    DEFAULT_PING_TIMEOUT,
-    DEFAULT_RECEIVE_BUFFER,
-    WebSocket,
-)
-from .sansio._deflate import DEFAULT_COMPRESSION, DeflateParameters, PerMessageDeflate
+from ._connection import WebSocket
+from ._http import RequestHook
+from ._options import CLIENT_OPTIONS, SERVER_OPTIONS, SHARED_OPTIONS, Option, SubprotocolSelector
+from ._options import resolve as resolve_options
+from ._security import BasicAuth
+from .sansio._deflate import DeflateParameters, PerMessageDeflate
+from .sansio._handshake import ServerHandshake
 from .sansio._headers import Headers
-from .sansio._protocol import DEFAULT_MAX_MESSAGE_SIZE, Protocol, Role
+from .sansio._protocol import Protocol, Role
 
-__all__ = ["DEFAULT_OPEN_TIMEOUT", "ConnectionSettings"]
-
-#: Seconds allowed for the opening handshake (on a client, TCP and TLS included).
-DEFAULT_OPEN_TIMEOUT = 10.0
+__all__ = ["ClientSettings", "ConnectionSettings", "ServerSettings"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class ConnectionSettings:
-    """Options shared by :func:`rawsock.accept` and :func:`rawsock.connect` (see there)."""
+    """The options of :class:`rawsock.ConnectionOptions`, checked, with the defaults."""
 
-    compression: PerMessageDeflate | None = DEFAULT_COMPRESSION
-    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
-    max_frame_size: int | None = None
-    receive_buffer: int = DEFAULT_RECEIVE_BUFFER
-    open_timeout: float | None = DEFAULT_OPEN_TIMEOUT
-    close_timeout: float = DEFAULT_CLOSE_TIMEOUT
-    ping_interval: float | None = DEFAULT_PING_INTERVAL
-    ping_timeout: float | None = DEFAULT_PING_TIMEOUT
+    OPTIONS: ClassVar[Mapping[str, Option]] = SHARED_OPTIONS
+
+    compression: PerMessageDeflate | None
+    max_message_size: int | None
+    max_frame_size: int | None
+    receive_buffer: int
+    open_timeout: float | None
+    close_timeout: float
+    ping_interval: float | None
+    ping_timeout: float | None
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, object], caller: str) -> Self:
+        """Check ``options`` (the keyword arguments of the public function ``caller``)
+        and fill in the defaults.
+
+        Raises:
+            TypeError: an unknown option, or an option of the wrong type.
+            ValueError: an option out of range.
+        """
+        return cls(**resolve_options(options, cls.OPTIONS, caller))
 
     @property
     def deadline(self) -> float:
@@ -82,3 +100,43 @@ class ConnectionSettings:
             ping_timeout=self.ping_timeout,
             initial_data=initial_data,
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerSettings(ConnectionSettings):
+    """The options of :class:`rawsock.ServerOptions`, checked, with the defaults."""
+
+    OPTIONS: ClassVar[Mapping[str, Option]] = SERVER_OPTIONS
+
+    subprotocols: Sequence[str]
+    select_subprotocol: SubprotocolSelector | None
+    extra_headers: Sequence[tuple[str, str]]
+    handle_request: RequestHook | None
+    allowed_hosts: Sequence[str] | None
+    origins: Sequence[str | None] | None
+    basic_auth: BasicAuth | None
+    max_request_line: int
+    max_header_size: int
+    max_headers: int
+
+    def new_handshake(self) -> ServerHandshake:
+        """A :class:`ServerHandshake` with these size limits."""
+        return ServerHandshake(
+            max_request_line=self.max_request_line,
+            max_header_size=self.max_header_size,
+            max_headers=self.max_headers,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientSettings(ConnectionSettings):
+    """The options of :class:`rawsock.ClientOptions`, checked, with the defaults."""
+
+    OPTIONS: ClassVar[Mapping[str, Option]] = CLIENT_OPTIONS
+
+    subprotocols: Sequence[str]
+    extra_headers: Sequence[tuple[str, str]]
+    ssl_context: ssl.SSLContext | None
+    unix_socket_path: str | None
+    proxy: str | bool | None
+    max_redirects: int
