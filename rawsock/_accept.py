@@ -26,6 +26,7 @@ from typing import Any, Unpack
 
 import trio
 
+from ._clock import LivenessClock
 from ._connection import WebSocket
 from ._http import (
     HEAD_READ_SIZE,
@@ -188,7 +189,11 @@ async def accept(stream: trio.abc.Stream, **options: Unpack[ServerOptions]) -> W
 
 
 async def accept_with(
-    stream: trio.abc.Stream, settings: ServerSettings, log: Log, pending: Pending | None = None
+    stream: trio.abc.Stream,
+    settings: ServerSettings,
+    log: Log,
+    pending: Pending | None = None,
+    clock: LivenessClock | None = None,
 ) -> WebSocket:
     """:func:`accept` with its options in ``settings``, logging to ``log``.
 
@@ -197,6 +202,7 @@ async def accept_with(
         settings: the options.
         log: the connection's logger.
         pending: lets a server interrupt the handshake when it shuts down.
+        clock: the server's timers and background tasks (``None``: the connection's own).
 
     Returns:
         The open :class:`WebSocket`.
@@ -257,6 +263,7 @@ async def accept_with(
         response_headers=handshake.response_headers,
         subprotocol=answer.subprotocol,
         initial_data=handshake.trailing_data,
+        clock=clock,
     )
 
 

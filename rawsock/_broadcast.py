@@ -23,10 +23,9 @@ from typing import Literal
 
 import trio
 
-from ._connection import WebSocket
+from ._connection import WebSocket, writer_of
 from .sansio._errors import ConnectionClosed
 from .sansio._frames import RSV1, Opcode, encode_frame
-from .sansio._protocol import Role
 
 __all__ = ["BroadcastResult", "Broadcaster"]
 
@@ -130,7 +129,7 @@ class Broadcaster:
             if ws.closed:
                 self.remove(ws)
                 continue
-            key = _sharing_key(ws)
+            key = writer_of(ws).sharing_key()
             if key is None:
                 item: tuple[bool, str | bytes] = (False, message)
                 size = len(message)
@@ -162,7 +161,7 @@ class Broadcaster:
                     continue
                 prebuilt, data = outbox.items[0]
                 if prebuilt:
-                    await ws._send_frame(data)  # type: ignore[arg-type]
+                    await writer_of(ws).send_frame(data)  # type: ignore[arg-type]
                 else:
                     await ws.send(data)
                 if outbox.items:
@@ -173,19 +172,6 @@ class Broadcaster:
         finally:
             if self._outboxes.get(ws) is outbox:
                 del self._outboxes[ws]
-
-
-def _sharing_key(ws: WebSocket) -> tuple[int, ...] | None:
-    """What makes two connections' frames identical (``()``: plain), or None if unique."""
-    protocol = ws._protocol
-    if protocol.role is Role.CLIENT:
-        return None  # every client frame has its own mask
-    deflate = protocol.deflate
-    if deflate is None:
-        return ()
-    if not deflate.parameters.server_no_context_takeover:
-        return None  # each compressor carries its own history
-    return (*deflate.send_settings, deflate.threshold)
 
 
 def _encode(message: str | bytes, key: tuple[int, ...]) -> bytes:
@@ -200,5 +186,4 @@ def _encode(message: str | bytes, key: tuple[int, ...]) -> bytes:
 
 
 async def _close_slow(ws: WebSocket, code: int) -> None:
-    with trio.move_on_after(ws._close_timeout):
-        await ws.aclose(code, "too slow to keep up")
+    await ws.aclose(code, "too slow to keep up")  # bounded by its close_timeout

@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 import trio
 
+from ._clock import LivenessClock
 from ._connection import WebSocket
 from ._http import HEAD_READ_SIZE, connection_log
 from ._options import ClientOptions
@@ -135,17 +136,40 @@ def connect(
 async def _connection(
     url: str, settings: ClientSettings, stream: trio.abc.Stream | None
 ) -> AsyncIterator[WebSocket]:
-    ws = await open_websocket(url, settings, stream=stream)
-    try:
-        yield ws
-    finally:
-        await ws.aclose()
+    # The connection's background work (keepalive, reading while the block does not)
+    # runs in this nursery. Its tasks never raise, so any exception comes from the
+    # handshake or the block: it is re-raised as it is, outside the nursery, rather
+    # than wrapped in an exception group.
+    failure: BaseException | None = None
+    async with trio.open_nursery() as nursery:
+        clock = LivenessClock(nursery)
+        try:
+            ws = await open_websocket(url, settings, stream=stream, clock=clock)
+            try:
+                yield ws
+            finally:
+                await ws.aclose()
+        except BaseException as error:
+            failure = error
+        # The reader's task ends with the connection; the clock's when told to, and
+        # what is left (a close frame still being written, within its time limit)
+        # finishes before the block is over.
+        clock.close()
+    if failure is not None:
+        raise failure
 
 
 async def open_websocket(
-    url: str, settings: ClientSettings, *, stream: trio.abc.Stream | None = None
+    url: str,
+    settings: ClientSettings,
+    *,
+    stream: trio.abc.Stream | None = None,
+    clock: LivenessClock | None = None,
 ) -> WebSocket:
     """:func:`connect` without the context manager: the caller closes the WebSocket.
+
+    ``clock`` runs the connection's timers and background tasks in the caller's
+    nursery; ``None``: the connection runs its own (as system tasks).
 
     Raises:
         As :func:`connect`.
@@ -155,7 +179,7 @@ async def open_websocket(
     follow = stream is None and settings.unix_socket_path is None and settings.max_redirects > 0
     for redirects in range(settings.max_redirects + 1):
         try:
-            return await _open(target, settings, stream, log)
+            return await _open(target, settings, stream, log, clock)
         except HandshakeRejected as rejected:
             location = Headers(rejected.headers).get("Location")
             if not follow or rejected.status_code not in _REDIRECTS or location is None:
@@ -191,7 +215,11 @@ async def _transport(target: WebSocketURL, settings: ClientSettings, log: Log) -
 
 
 async def _open(
-    target: WebSocketURL, settings: ClientSettings, stream: trio.abc.Stream | None, log: Log
+    target: WebSocketURL,
+    settings: ClientSettings,
+    stream: trio.abc.Stream | None,
+    log: Log,
+    clock: LivenessClock | None,
 ) -> WebSocket:
     compression = settings.compression
     handshake = ClientHandshake(
@@ -238,4 +266,5 @@ async def _open(
         response_headers=response.headers,
         subprotocol=response.subprotocol,
         initial_data=handshake.trailing_data,
+        clock=clock,
     )

@@ -38,6 +38,7 @@ from ._accept import (
     serve_stream,
 )
 from ._checks import check_instance, check_int, check_number
+from ._clock import LivenessClock
 from ._connection import WebSocket
 from ._http import Pending, connection_log, refuse, server_log
 from ._listen import open_tcp_listeners
@@ -103,6 +104,7 @@ class Server:
         self._drained = trio.Event()
         self._pending: set[Pending] = set()
         self._open: set[WebSocket] = set()
+        self._clock: LivenessClock | None = None  # the connections' timers, once running
 
     @property
     def port(self) -> int:
@@ -148,6 +150,7 @@ class Server:
         try:
             async with trio.open_nursery() as nursery:
                 connections: trio.Nursery = await nursery.start(self._host)
+                self._clock = LivenessClock(connections)
                 try:
                     async with trio.open_nursery() as acceptors:
                         for listener in self._wrapped_listeners():
@@ -211,7 +214,8 @@ class Server:
                 return
             self._admitted += 1
             try:
-                ws = await self._tracked(partial(accept_with, stream, self._settings, log))
+                accepting = partial(accept_with, stream, self._settings, log, clock=self._clock)
+                ws = await self._tracked(accepting)
             except HandshakeError as error:
                 log_refusal(log, error)
             else:

@@ -15,6 +15,7 @@ from typing import ClassVar, Self
 
 import trio
 
+from ._clock import LivenessClock
 from ._connection import WebSocket
 from ._http import RequestHook
 from ._options import CLIENT_OPTIONS, SERVER_OPTIONS, SHARED_OPTIONS, Option, SubprotocolSelector
@@ -70,11 +71,14 @@ class ConnectionSettings:
         response_headers: Headers,
         subprotocol: str | None,
         initial_data: bytes,
+        clock: LivenessClock | None,
     ) -> WebSocket:
         """The :class:`WebSocket` of a completed opening handshake, with these options.
 
         Args:
             agreed: the permessage-deflate parameters both sides agreed on, if any.
+            clock: the timers and background tasks of the connection's owner (a server
+                or a ``connect`` block); ``None``: the connection runs its own.
         """
         compression = self.compression
         deflate = None
@@ -99,6 +103,7 @@ class ConnectionSettings:
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,
             initial_data=initial_data,
+            clock=clock,
         )
 
 

@@ -8,7 +8,7 @@ import trio.testing
 from conftest import memory_pair, raw_client, raw_server_that_never_answers, tcp_pair
 
 import rawsock
-from rawsock._connection import MAX_READ_SIZE
+from rawsock._reader import MAX_READ_SIZE
 from rawsock.sansio import Opcode, encode_frame
 
 
@@ -166,7 +166,7 @@ async def test_unread_data_is_bounded_and_nothing_is_lost() -> None:
                 nursery.start_soon(sender)
                 await trio.sleep(1)
                 assert sent < count, "the sender was never slowed down"
-                assert server._queued <= budget + MAX_READ_SIZE + 1024  # + one read
+                assert server.pending_bytes <= budget + MAX_READ_SIZE + 1024  # + one read
                 for index in range(count):
                     assert await server.receive() == index.to_bytes(4, "big") * (16 * 1024)
             assert sent == count

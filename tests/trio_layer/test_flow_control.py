@@ -8,7 +8,7 @@ import pytest
 import trio
 
 import rawsock
-from rawsock._connection import MAX_READ_SIZE
+from rawsock._reader import MAX_READ_SIZE
 from rawsock.sansio import Opcode, encode_frame
 
 
@@ -52,7 +52,7 @@ async def test_a_flooding_client_that_never_reads(caplog: pytest.LogCaptureFixtu
             await trio.sleep(3)  # the flood runs into backpressure long before 200 MB
             flooding = connections[0]
             assert sent < 200 * 1024 * 1024, "the flooder was never held back"
-            assert flooding._queued <= budget + MAX_READ_SIZE + 1024
+            assert flooding.pending_bytes <= budget + MAX_READ_SIZE + 1024
             grown = rss_bytes() - before
             assert grown < 32 * 1024 * 1024, f"RSS grew by {grown} bytes"
             # Everybody else is still served, promptly.

@@ -8,7 +8,7 @@ import trio.testing
 from conftest import raw_server_that_never_answers
 
 import rawsock
-from rawsock._connection import MAX_READ_SIZE
+from rawsock._reader import MAX_READ_SIZE
 
 
 async def test_dead_peer_is_closed_with_1011_within_interval_plus_timeout(
@@ -75,7 +75,7 @@ async def test_pong_behind_unread_data_does_not_close_a_live_peer(
             await trio.sleep(30)  # the application does not receive for a while
             assert ws.closed is False
             # The budget, plus at most one read (and each item's bookkeeping overhead).
-            assert ws._queued <= 64 * 1024 + MAX_READ_SIZE + 1024
+            assert ws.pending_bytes <= 64 * 1024 + MAX_READ_SIZE + 1024
             for _ in range(count):
                 assert await ws.receive() == message
             await trio.sleep(5)

@@ -1,0 +1,457 @@
+"""The read side of one connection: the read baton, liveness, backpressure and keepalive.
+
+Theory of operation
+-------------------
+A WebSocket must read its socket for two reasons: to deliver messages to the
+application, and to stay alive (answer pings, notice the peer's close, see the keepalive's
+pongs, RFC 6455 §5.5) while the application is busy elsewhere. The cheapest way to do
+the first is to let ``receive()`` read the socket itself, as ``trio.SSLStream`` does:
+bytes go from the socket through the core to the caller with no task switch. The
+:class:`Reader` arbitrates between everyone who may read, and owns all the state of it.
+
+Invariants:
+
+1. **One reader at a time.** Whoever reads holds the *baton* (``_busy``). It feeds what
+   it read to the connection (:meth:`ReadSink.feed`: the core parses, messages are
+   queued, pongs matched), flushes the replies the core queued
+   (:meth:`ReadSink.after_read`), and wakes every task parked for the read to end.
+2. **The receiver reads first.** The application's receiver (at most one task inside
+   ``receive()``, :meth:`enter`/:meth:`leave`) takes the baton whenever it is free and
+   it needs bytes, and never waits for room in the receive budget: it is what makes room.
+3. **Others read only when they must.** ``ping()``, ``aclose()`` and the keepalive wait
+   for an answer with :meth:`read_until`: they read when the baton is free and the budget
+   is not full, and park otherwise.
+4. **At most one background task, and only when needed.** When no task has entered
+   ``receive()`` for :data:`IDLE_GRACE` seconds (the ``GRACE`` timer), or a keepalive
+   ping is due (the ``PING`` timer), the connection's background task starts
+   (:mod:`rawsock._clock` runs the timers). It reads until a receiver shows up, the
+   budget is full, a deferred failure waits for the queue to drain, or the connection
+   closes, and then ends. An idle connection whose application waits in ``receive()``
+   has no task of its own besides that one.
+5. **Backpressure.** When unconsumed messages reach ``receive_buffer``, the queue calls
+   :meth:`pause`, and nobody but the receiver reads: TCP backpressure reaches the peer,
+   nothing is dropped. The time spent so (:meth:`paused_time`) is ours, not the peer's:
+   the keepalive does not count it against ``ping_timeout``.
+6. **Violations after messages.** A protocol violation found behind queued messages is
+   deferred (:meth:`defer_failure`): those messages are delivered first and the
+   application may answer them; the failure runs instead of the next read (§7.1.7).
+7. **Cancellation.** Only waiting for bytes (``receive_some``) and parking can be
+   cancelled: a cancelled reader loses nothing, the bytes stay in the socket or the core.
+
+The tests that pin this down are in ``tests/trio_layer/test_connection.py`` (liveness,
+budget, cancellation, violations), ``test_keepalive.py`` and ``test_reader.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sized
+from typing import TYPE_CHECKING, Protocol
+
+import trio
+
+from ._clock import GRACE, PING, LivenessClock, TimerSlot
+from .sansio._errors import ConnectionClosed, RemoteProtocolError
+
+if TYPE_CHECKING:
+    from ._pings import PendingPing
+
+__all__ = ["IDLE_GRACE", "MAX_READ_SIZE", "READ_SIZE", "ReadSink", "Reader"]
+
+#: Bytes asked of the stream per read; doubled while reads come back full of large
+#: frames, up to ``MAX_READ_SIZE``, so large messages take fewer reads.
+READ_SIZE = 8 * 1024
+MAX_READ_SIZE = 256 * 1024
+#: A full read with at most this many events grows the read size.
+_FEW_EVENTS = 4
+#: Seconds without a task in ``receive()`` before the background task starts reading.
+IDLE_GRACE = 0.05
+#: Seconds allowed to send the close frame when a keepalive pong is missing (at most).
+_DEAD_PEER_CLOSE_LIMIT = 1.0
+
+_INF = float("inf")
+_TRANSPORT_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+class ReadSink(Protocol):
+    """What the reader needs from its connection (the connection implements it)."""
+
+    def feed(self, data: bytes | bytearray) -> int:
+        """Hand received bytes to the core and act on its events; return their number."""
+
+    async def after_read(self) -> None:
+        """Write the replies the core queued (pongs, close); close TCP if it says so."""
+
+    def transport_lost(self, error: BaseException) -> None:
+        """Reading failed because the transport broke or was closed."""
+
+    async def send_keepalive_ping(self) -> PendingPing:
+        """Send a keepalive ping (raises ``ConnectionClosed`` once closed)."""
+
+    async def fail(self, error: RemoteProtocolError, flush_limit: float) -> None:
+        """Fail the connection with ``error.code``; spend at most ``flush_limit`` on it."""
+
+    async def background_failed(self, error: Exception) -> None:
+        """A background task raised (a bug): log it and fail the connection (1011)."""
+
+
+class Reader:
+    """Everyone's way to read one connection's stream (see the module docstring).
+
+    Args:
+        stream: the stream to read.
+        sink: the connection, which processes what is read.
+        queue: the queue of received messages (only its length is looked at).
+        clock: the timers and background tasks of the connection's owner.
+        ping_interval: seconds between keepalive pings; ``None``: no keepalive.
+        ping_timeout: seconds to wait for a keepalive pong; ``None``: forever.
+        initial_data: bytes that came with the opening handshake, processed first.
+        name: the background task's name.
+    """
+
+    __slots__ = (
+        "_busy",  # a task is reading (holds the baton)
+        "_clock",  # the owner's timers and task spawner
+        "_deferred",  # a failure to run instead of the next read (invariant 6)
+        "_eof",  # the stream ended or broke: no read will bring anything more
+        "_grace_armed",  # a GRACE timer is pending
+        "_grace_count",  # _receive_count when it was set
+        "_initial",  # bytes from the handshake, read before the stream
+        "_name",  # the background task's
+        "_next_ping",  # when the PING timer expires (inf: none pending)
+        "_parked",  # ParkingLot of tasks waiting for a read to end or room (lazy)
+        "_paused_since",  # when reading stopped for a full budget (None: not paused)
+        "_paused_total",  # seconds paused before that
+        "_ping_due",  # the PING timer expired: the background task pings
+        "_ping_interval",
+        "_ping_timeout",
+        "_queue",  # the received messages (its length only)
+        "_read_size",  # bytes asked of the stream per read
+        "_receive_count",  # times a receiver entered
+        "_receiving",  # a task is inside receive()
+        "_running",  # the background task is spawned and not finished
+        "_scope",  # cancels the background task when the connection closes
+        "_sink",
+        "_slot",  # this reader's place in the clock
+        "_stopped",  # the connection closed: no more timers or background work
+        "_stream",
+        "_task",  # the background task while it runs
+    )
+
+    def __init__(
+        self,
+        stream: trio.abc.ReceiveStream,
+        sink: ReadSink,
+        queue: Sized,
+        clock: LivenessClock,
+        *,
+        ping_interval: float | None,
+        ping_timeout: float | None,
+        initial_data: bytes = b"",
+        name: str = "rawsock reader",
+    ) -> None:
+        self._stream = stream
+        self._name = name
+        self._sink = sink
+        self._queue = queue
+        self._clock = clock
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
+        self._initial = initial_data
+        self._read_size = READ_SIZE
+        self._busy = False
+        self._eof = False
+        self._receiving = False
+        self._receive_count = 0
+        self._parked: trio.lowlevel.ParkingLot | None = None
+        self._paused_since: float | None = None
+        self._paused_total = 0.0
+        self._deferred: Callable[[], Awaitable[None]] | None = None
+        self._stopped = False
+        self._running = False
+        self._task: trio.lowlevel.Task | None = None
+        self._scope: trio.CancelScope | None = None
+        self._slot = TimerSlot(self)
+        self._ping_due = False
+        self._next_ping = _INF
+        self._grace_armed = False
+        self._grace_count = 0
+        now = trio.current_time()
+        if ping_interval is not None:
+            self._arm_ping(now + ping_interval)
+        if initial_data:
+            self._start_task()  # frames that came with the 101 are answered at once
+        else:
+            self._arm_grace(now)
+
+    # -- the receiver ------------------------------------------------------------------
+
+    def enter(self) -> None:
+        """A task enters ``receive()``.
+
+        Raises:
+            trio.BusyResourceError: another task is already receiving.
+        """
+        if self._receiving:
+            raise trio.BusyResourceError("another task is already receiving on this WebSocket")
+        self._receiving = True
+        self._receive_count += 1
+
+    def leave(self) -> None:
+        """The receiving task leaves ``receive()``."""
+        self._receiving = False
+        if not (self._grace_armed or self._running or self._stopped):
+            self._arm_grace(trio.current_time())
+
+    async def read_for_receiver(self) -> None:
+        """Read once for the receiver, or wait for the read in progress to end."""
+        if self._busy:
+            await self._park(_INF)
+        else:
+            await self._read(_INF)
+
+    # -- everyone else -----------------------------------------------------------------
+
+    async def read_until(self, done: Callable[[], bool], deadline: float = _INF) -> bool:
+        """Read (or let others read) until ``done()`` holds, the stream ends or ``deadline``.
+
+        Returns:
+            Whether ``done()`` holds.
+        """
+        while not done():
+            if self._eof:
+                return False
+            if self._busy or self._paused_since is not None:
+                if not await self._park(deadline):
+                    return False
+            elif not await self._read(deadline):
+                return False
+        return True
+
+    async def run_deferred(self) -> None:
+        """Run the deferred failure now, if there is one (``aclose`` does)."""
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            await deferred()
+
+    def defer_failure(self, fail: Callable[[], Awaitable[None]]) -> None:
+        """Run ``fail()`` instead of the next read (invariant 6)."""
+        self._deferred = fail
+
+    # -- the receive budget ------------------------------------------------------------
+
+    def pause(self) -> None:
+        """The receive budget is full: only the receiver reads from now on."""
+        if self._paused_since is None:
+            self._paused_since = trio.current_time()
+
+    def resume(self) -> None:
+        """The receiver made room in the budget: everyone may read again."""
+        since = self._paused_since
+        if since is not None:
+            self._paused_since = None
+            self._paused_total += trio.current_time() - since
+            self._wake()
+
+    def paused_time(self) -> float:
+        """Seconds so far that reading stopped because the receive budget was full."""
+        since = self._paused_since
+        return self._paused_total + (0.0 if since is None else trio.current_time() - since)
+
+    # -- closing -----------------------------------------------------------------------
+
+    async def drain(self, max_bytes: int) -> None:
+        """Read and drop what the peer still sends until it closes, or ``max_bytes``.
+
+        For a connection that failed while the peer was sending: closing a TCP socket
+        with unread bytes makes the kernel reset the connection, and the peer may then
+        lose the close frame before reading it.
+        """
+        while not self._eof and max_bytes > 0:
+            if self._busy:
+                await self._park(_INF)
+                continue
+            self._busy = True
+            try:
+                data = await self._stream.receive_some(MAX_READ_SIZE)
+            except Exception:  # best effort on a failed connection: any error ends it
+                data = b""
+            finally:
+                self._busy = False
+                self._wake()
+            if not data:
+                self._eof = True
+            max_bytes -= len(data)
+
+    def stop(self) -> None:
+        """The connection is closed: no more timers, the background task ends."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._slot.target = None
+        scope = self._scope
+        if scope is not None and trio.lowlevel.current_task() is not self._task:
+            scope.cancel()
+        self._wake()
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def _read(self, deadline: float) -> bool:
+        """Read once and process it (holding the baton); False if ``deadline`` passed."""
+        deferred = self._deferred
+        if deferred is not None:
+            self._deferred = None
+            await deferred()
+            return True
+        self._busy = True
+        data: bytes | bytearray
+        try:
+            if self._initial:
+                data, self._initial = self._initial, b""
+                await trio.lowlevel.checkpoint()
+            else:
+                try:
+                    if deadline == _INF:
+                        data = await self._stream.receive_some(self._read_size)
+                    else:
+                        with trio.move_on_at(deadline) as scope:
+                            data = await self._stream.receive_some(self._read_size)
+                        if scope.cancelled_caught:
+                            return False
+                except _TRANSPORT_ERRORS as error:
+                    self._eof = True
+                    self._sink.transport_lost(error)
+                    return True
+                if not data:
+                    self._eof = True
+            events = self._sink.feed(data)
+            # Larger reads only while they come back full of few, large frames: a read
+            # full of tiny frames is processed without a pause, so it stays small and
+            # other connections wait at most one small read's worth of parsing.
+            size = self._read_size
+            if len(data) == size and events <= _FEW_EVENTS:
+                self._read_size = min(size * 2, MAX_READ_SIZE)
+            elif size != READ_SIZE:
+                self._read_size = READ_SIZE
+        finally:
+            self._busy = False
+            self._wake()
+        await self._sink.after_read()
+        return True
+
+    async def _park(self, deadline: float) -> bool:
+        """Wait for the read in progress to end, or for room; False if ``deadline`` passed."""
+        lot = self._parked
+        if lot is None:
+            lot = self._parked = trio.lowlevel.ParkingLot()
+        if deadline == _INF:
+            await lot.park()
+            return True
+        with trio.move_on_at(deadline) as scope:
+            await lot.park()
+        return not scope.cancelled_caught
+
+    def _wake(self) -> None:
+        lot = self._parked
+        if lot:
+            lot.unpark_all()
+
+    # -- timers and the background task ------------------------------------------------
+
+    def _arm_grace(self, now: float) -> None:
+        self._grace_armed = True
+        self._grace_count = self._receive_count
+        self._clock.call_at(now + IDLE_GRACE, self._slot, GRACE)
+
+    def _arm_ping(self, when: float) -> None:
+        self._next_ping = when
+        self._clock.call_at(when, self._slot, PING)
+
+    def timer_expired(self, kind: int) -> None:
+        """A timer expired (called by the clock; see ``rawsock._clock``)."""
+        if kind == PING:
+            if trio.current_time() < self._next_ping:
+                return  # stale: the background task took that ping and set the next
+            self._next_ping = _INF
+            self._ping_due = True
+            if not self._running:
+                self._start_task()
+            else:
+                self._wake()
+            return
+        self._grace_armed = False
+        if self._running or self._receiving:
+            return  # someone reads; the receiver sets the timer again when it leaves
+        if self._receive_count != self._grace_count:
+            self._arm_grace(trio.current_time())  # received within the grace period
+        elif self._may_read_in_background():
+            self._start_task()
+
+    async def background_failed(self, error: Exception) -> None:
+        """A background task of this connection raised (see ``rawsock._clock``)."""
+        await self._sink.background_failed(error)
+
+    def _may_read_in_background(self) -> bool:
+        return not (
+            self._receiving
+            or self._paused_since is not None
+            or (self._deferred is not None and len(self._queue) > 0)
+        )
+
+    def _start_task(self) -> None:
+        if self._stopped:
+            return
+        self._running = True
+        self._clock.spawn(self._background, self._slot, name=self._name)
+
+    async def _background(self) -> None:
+        """The connection's background task: liveness reading and keepalive rounds."""
+        self._task = trio.lowlevel.current_task()
+        scope = self._scope = trio.CancelScope()
+        try:
+            with scope:
+                while not self._stopped:
+                    if self._ping_due or trio.current_time() >= self._next_ping:
+                        self._ping_due = False
+                        self._next_ping = _INF
+                        await self._keepalive_round()
+                    elif not self._may_read_in_background() or self._eof:
+                        break
+                    elif self._busy:
+                        await self._park(self._next_ping)
+                    else:
+                        await self._read(self._next_ping)
+        finally:
+            self._running = False
+            self._task = None
+            self._scope = None
+
+    async def _keepalive_round(self) -> None:
+        """Ping; close with 1011 if no pong comes within ``ping_timeout`` (unpaused)."""
+        timeout = self._ping_timeout
+        limit = _INF if timeout is None else timeout
+        with trio.move_on_after(limit) as scope:
+            try:
+                pending = await self._sink.send_keepalive_ping()
+            except ConnectionClosed:
+                return
+        if scope.cancelled_caught:  # the peer has not read anything for ping_timeout
+            error = RemoteProtocolError("keepalive ping could not be sent", 1011)
+            await self._sink.fail(error, flush_limit=0)
+            return
+        answered = pending.answered.is_set
+        deadline = trio.current_time() + limit
+        paused = self.paused_time()
+        while not await self.read_until(answered, deadline):
+            if self._stopped or self._eof:
+                return
+            now_paused = self.paused_time()
+            if now_paused <= paused:
+                error = RemoteProtocolError("keepalive ping timeout: no pong", 1011)
+                limit = min(limit, _DEAD_PEER_CLOSE_LIMIT)
+                await self._sink.fail(error, flush_limit=limit)
+                return
+            deadline += now_paused - paused  # time spent not reading does not count
+            paused = now_paused
+        if not self._stopped and self._ping_interval is not None:
+            self._arm_ping(trio.current_time() + self._ping_interval)
+

@@ -1,0 +1,263 @@
+"""Received messages: the bounded queue, ``receive()``, ``receive_stream()`` (RFC 6455 §5.4, §5.6).
+
+Theory of operation: whoever reads the socket (see ``_reader.py``) appends the messages
+the core delivers to a :class:`MessageQueue`; a message that arrives in several pieces
+comes as ``MessageChunk`` events. The queue counts what it holds against the receive
+budget and tells the reader when it is full (``pause``) and when there is room again
+(``resume``): that is the backpressure, driven from here and never poked from outside.
+
+:class:`Receiving` is the consuming end: ``receive()`` joins the pieces of a message,
+:class:`MessageStream` hands them out one by one so a message of any size passes in
+constant memory. Both wait by reading through the reader (the receiver reads for
+itself), and neither loses anything when cancelled: a message in progress lives here,
+not in the cancelled call.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+import trio
+
+from ._reader import Reader
+from .sansio._errors import ConnectionClosed, RemoteProtocolError
+from .sansio._events import MessageChunk
+
+__all__ = ["ITEM_OVERHEAD", "MessageQueue", "MessageStream", "Receiving"]
+
+#: What a queued message or chunk counts against ``receive_buffer`` beyond its length:
+#: roughly its Python object overhead, so a flood of empty messages still fills it.
+ITEM_OVERHEAD = 64
+
+Item = str | bytes | MessageChunk
+
+
+class MessageQueue:
+    """Received messages and chunks not consumed yet, counted against a budget.
+
+    Args:
+        budget: bytes (``ITEM_OVERHEAD`` each item included) at which the queue is full.
+        pause: called when the queue becomes full.
+        resume: called when it has room again.
+    """
+
+    __slots__ = ("_budget", "_items", "_pause", "_resume", "full", "size")
+
+    def __init__(self, budget: int, pause: Callable[[], None], resume: Callable[[], None]) -> None:
+        self._items: deque[Item] = deque()
+        self._budget = budget
+        self._pause = pause
+        self._resume = resume
+        self.size = 0  # what the items count against the budget
+        self.full = False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def append(self, item: Item) -> None:
+        """Queue a message or chunk."""
+        self._items.append(item)
+        self.size += len(item.data if isinstance(item, MessageChunk) else item) + ITEM_OVERHEAD
+        if not self.full and self.size >= self._budget:
+            self.full = True
+            self._pause()
+
+    def popleft(self) -> Item:
+        """Take the oldest item (the queue must not be empty)."""
+        item = self._items.popleft()
+        self.size -= len(item.data if isinstance(item, MessageChunk) else item) + ITEM_OVERHEAD
+        if self.full and self.size < self._budget:
+            self.full = False
+            self._resume()
+        return item
+
+    def clear(self) -> None:
+        """Drop everything (the connection is closing)."""
+        self._items.clear()
+        self.size = 0
+        if self.full:
+            self.full = False
+            self._resume()
+
+
+class Endpoint(Protocol):
+    """What receiving needs from its connection."""
+
+    def closed_error(self) -> ConnectionClosed | None:
+        """A fresh ``ConnectionClosed`` once the connection is closed, else ``None``."""
+
+    async def fail(self, error: RemoteProtocolError, flush_limit: float) -> None:
+        """Fail the connection with ``error.code``."""
+
+    @property
+    def close_timeout(self) -> float:
+        """Seconds allowed for the closing handshake."""
+
+
+class Receiving:
+    """The consuming end of a connection's messages (``receive``, ``receive_stream``)."""
+
+    __slots__ = ("_endpoint", "_max_message_size", "_partial", "_queue", "_reader")
+
+    def __init__(
+        self,
+        reader: Reader,
+        queue: MessageQueue,
+        endpoint: Endpoint,
+        max_message_size: int | None,
+    ) -> None:
+        self._reader = reader
+        self._queue = queue
+        self._endpoint = endpoint
+        self._max_message_size = max_message_size  # for whole messages; streams have theirs
+        self._partial: list[str | bytes] | None = None  # receive()'s message in progress
+
+    async def receive(self) -> str | bytes:
+        """One whole message (see ``WebSocket.receive``)."""
+        await self.start()
+        waited = False
+        try:
+            while True:
+                item, waited_now = await self.next_item()
+                waited = waited or waited_now
+                if not isinstance(item, MessageChunk):
+                    self._partial = None  # any abandoned part of a message ends here
+                    break
+                message = await self._add_part(item)
+                if message is not None:
+                    item = message
+                    break
+        finally:
+            self.release()
+        if not waited:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        return item
+
+    async def start(self) -> None:
+        """Enter as the receiver (a cancellation point; ``BusyResourceError`` if taken)."""
+        self._reader.enter()
+        try:
+            await trio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            self._reader.leave()
+            raise
+
+    def release(self) -> None:
+        """Leave as the receiver."""
+        self._reader.leave()
+
+    async def next_item(self) -> tuple[Item, bool]:
+        """Pop the next queued message or chunk, reading until there is one.
+
+        Returns:
+            The item, and whether this call had to wait (a checkpoint happened).
+        """
+        queue = self._queue
+        if queue:
+            return queue.popleft(), False
+        reader = self._reader
+        endpoint = self._endpoint
+        while not queue:
+            closed = endpoint.closed_error()
+            if closed is not None:
+                raise closed
+            await reader.read_for_receiver()
+        return queue.popleft(), True
+
+    def abandon_partial(self) -> None:
+        """A stream takes over: drop what ``receive()`` collected of a message."""
+        self._partial = None
+
+    async def _add_part(self, chunk: MessageChunk) -> str | bytes | None:
+        """Collect one part of a message; the message when complete.
+
+        Parts of a message whose start went to an abandoned ``receive_stream()`` are
+        skipped.
+        """
+        if chunk.first:
+            self._partial = []
+        elif self._partial is None:
+            return None  # the rest of a message that a stream gave up on
+        limit = self._max_message_size
+        if limit is not None and chunk.size > limit:
+            self._partial = None
+            error = RemoteProtocolError(
+                f"message of at least {chunk.size} bytes exceeds the limit of {limit}", 1009
+            )
+            raise await self._failed(error)
+        self._partial.append(chunk.data)
+        if not chunk.final:
+            return None
+        parts, self._partial = self._partial, None
+        if isinstance(chunk.data, str):
+            return "".join(parts)  # type: ignore[arg-type]
+        return b"".join(parts)  # type: ignore[arg-type]
+
+    async def _failed(self, error: RemoteProtocolError) -> ConnectionClosed:
+        endpoint = self._endpoint
+        await endpoint.fail(error, flush_limit=endpoint.close_timeout)
+        closed = endpoint.closed_error()
+        assert closed is not None
+        return closed
+
+    def stream(self, max_size: int | None) -> MessageStream:
+        """The pieces of the next message (see ``WebSocket.receive_stream``)."""
+        return MessageStream(self, max_size)
+
+    async def check_stream_size(self, size: int, max_size: int | None) -> None:
+        """Fail with 1009 if a streamed message of ``size`` bytes is over ``max_size``."""
+        if max_size is not None and size > max_size:
+            error = RemoteProtocolError(
+                f"streamed message exceeds the limit of {max_size} bytes", 1009
+            )
+            raise await self._failed(error)
+
+
+class MessageStream:
+    """The pieces of one received message, as an async iterator (see ``receive_stream``)."""
+
+    __slots__ = ("_done", "_max_size", "_receiving", "_size", "_started")
+
+    def __init__(self, receiving: Receiving, max_size: int | None) -> None:
+        self._receiving = receiving
+        self._max_size = max_size
+        self._size = 0
+        self._started = False
+        self._done = False
+
+    def __aiter__(self) -> MessageStream:
+        return self
+
+    async def __anext__(self) -> str | bytes:
+        if self._done:
+            raise StopAsyncIteration
+        receiving = self._receiving
+        await receiving.start()
+        waited = False
+        try:
+            while True:
+                item, waited_now = await receiving.next_item()
+                waited = waited or waited_now
+                if not isinstance(item, MessageChunk):
+                    self._done = True  # a whole message, in one piece
+                    receiving.abandon_partial()
+                    data = item
+                    break
+                chunk = item
+                if not self._started and not chunk.first:
+                    continue  # the rest of a message someone else gave up on
+                self._started = True
+                receiving.abandon_partial()
+                self._size = max(chunk.size, self._size + len(chunk.data))
+                await receiving.check_stream_size(self._size, self._max_size)
+                self._done = chunk.final
+                data = chunk.data
+                break
+        finally:
+            receiving.release()
+        if not waited:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        return data
+

@@ -1,0 +1,156 @@
+"""The write side of one connection: frames never interleave (RFC 6455 §5.4).
+
+Two locks, both :class:`~rawsock._write_lock.WriteLock` (free to take, FIFO to wait):
+the *writers'* lock is held for each write to the stream, so bytes of two frames never
+mix; the *message* lock is held for a whole data message, so the fragments of a
+streamed message are not interleaved with another data message, while control frames
+(pings, pongs, a close), which take only the writers' lock, still go out between them
+(§5.4: "control frames MAY be injected in the middle of a fragmented message").
+
+A write cancelled or failed in the middle may have put part of a frame on the wire,
+which can never be completed: the connection is then aborted (``Endpoint.abort``).
+Replies the core queued on its own (pongs, close echoes) are written shielded from
+cancellation once taken from the outbox, within ``close_timeout``, so cancelling a
+receiver cannot lose them or cut them in half.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol as TypingProtocol
+
+import trio
+
+from ._write_lock import WriteLock
+from .sansio._errors import ConnectionClosed
+from .sansio._protocol import Protocol, Role, State
+
+__all__ = ["Writer"]
+
+_TRANSPORT_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+class Endpoint(TypingProtocol):
+    """What the writer needs from its connection."""
+
+    def closed_error(self) -> ConnectionClosed | None:
+        """A fresh ``ConnectionClosed`` once the connection is closed, else ``None``."""
+
+    def closing_error(self) -> ConnectionClosed:
+        """The ``ConnectionClosed`` for a send on a connection that is not open."""
+
+    def transport_lost(self, error: BaseException) -> None:
+        """A write failed because the transport broke or was closed."""
+
+    async def abort(self) -> None:
+        """Close the transport at once (a frame may be cut)."""
+
+
+class Writer:
+    """Writes one connection's frames (see the module docstring).
+
+    Args:
+        stream: the stream to write.
+        protocol: the core, which encodes the frames.
+        endpoint: the connection.
+        close_timeout: the bound on writing the core's own replies.
+    """
+
+    __slots__ = ("_close_timeout", "_endpoint", "_lock", "_message_lock", "_protocol", "_stream")
+
+    def __init__(
+        self,
+        stream: trio.abc.SendStream,
+        protocol: Protocol,
+        endpoint: Endpoint,
+        close_timeout: float,
+    ) -> None:
+        self._stream = stream
+        self._protocol = protocol
+        self._endpoint = endpoint
+        self._close_timeout = close_timeout
+        self._lock = WriteLock()  # one writer on the stream at a time
+        self._message_lock = WriteLock()  # one data message (maybe fragmented) at a time
+
+    @property
+    def lock(self) -> WriteLock:
+        """The writers' lock (held for each write)."""
+        return self._lock
+
+    @property
+    def message_lock(self) -> WriteLock:
+        """The data messages' lock (held for a whole message)."""
+        return self._message_lock
+
+    async def send_message(self, encode: Callable[[], bytes]) -> None:
+        """Write a data message: ``encode()`` runs holding both locks, once OPEN is checked."""
+        message_lock = self._message_lock
+        await message_lock.acquire()
+        try:
+            await self.send_fragment(encode)
+        finally:
+            message_lock.release()
+
+    async def send_fragment(self, encode: Callable[[], bytes]) -> None:
+        """Write what ``encode()`` returns, holding the writers' lock, if still OPEN.
+
+        Raises:
+            ConnectionClosed: the connection is not open.
+        """
+        lock = self._lock
+        await lock.acquire()
+        try:
+            if self._protocol.state is not State.OPEN:
+                raise self._endpoint.closing_error()
+            await self.write(encode())
+        finally:
+            lock.release()
+
+    async def send_frame(self, frame: bytes) -> None:
+        """Write one complete, already encoded data frame (for ``Broadcaster``)."""
+        protocol = self._protocol
+        await self.send_message(lambda: protocol.data_to_send() + frame)
+
+    def sharing_key(self) -> tuple[int, ...] | None:
+        """What makes two connections' frames identical (``()``: plain), or None if unique."""
+        protocol = self._protocol
+        if protocol.role is Role.CLIENT:
+            return None  # every client frame has its own mask
+        deflate = protocol.deflate
+        if deflate is None:
+            return ()
+        if not deflate.parameters.server_no_context_takeover:
+            return None  # each compressor carries its own history
+        return (*deflate.send_settings, deflate.threshold)
+
+    async def write(self, data: bytes, *, raise_closed: bool = True) -> None:
+        """Write ``data`` (the caller holds the writers' lock).
+
+        Raises:
+            ConnectionClosed: the transport broke (unless ``raise_closed`` is false).
+        """
+        try:
+            await self._stream.send_all(data)
+        except _TRANSPORT_ERRORS as error:
+            self._endpoint.transport_lost(error)
+            if raise_closed:
+                closed = self._endpoint.closed_error()
+                assert closed is not None
+                raise closed from error
+        except BaseException:
+            # Cancelled (or worse) in the middle of send_all: part of a frame may be on
+            # the wire and can never be completed, so this stream must not be used again.
+            await self._endpoint.abort()
+            raise
+
+    async def flush_replies(self) -> None:
+        """Write what the core queued by itself (pongs, close replies); see module doc."""
+        async with self._lock:
+            data = self._protocol.data_to_send()
+            if not data:
+                return
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(self._close_timeout) as scope:
+                    await self.write(data, raise_closed=False)
+                if scope.cancelled_caught:  # the peer reads nothing at all
+                    await self._endpoint.abort()
