@@ -187,6 +187,9 @@ async def _client(args: argparse.Namespace) -> int:
             nursery.start_soon(_print_messages, ws, nursery.cancel_scope)
             nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
             await _send_lines(ws)
+            # End of input: the closing handshake, while the replies to the last lines
+            # (which the server sends before its close frame) are still printed.
+            await ws.aclose()
             nursery.cancel_scope.cancel()
     finally:
         await ws.aclose()

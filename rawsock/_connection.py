@@ -1,10 +1,10 @@
-"""The Trio WebSocket connection: one ``trio.abc.Stream`` driven by one core ``Protocol``.
+"""The Trio WebSocket connection: :class:`WebSocket`, the public face of one connection.
 
 Theory of operation
 -------------------
-:class:`WebSocket` is the public face; the work is split by concept, one object each,
-which the connection creates and wires together (each is handed the few callbacks it
-needs, never the connection's attributes):
+The work is split by concept, one object each, which a
+:class:`~rawsock._session.Session` creates and wires together (each is handed the few
+callbacks it needs, never another's attributes):
 
 - reading, liveness, the receive budget and the keepalive: :class:`~rawsock._reader.Reader`
   (its module states the invariants of the read baton);
@@ -12,21 +12,8 @@ needs, never the connection's attributes):
   :class:`~rawsock._receiving.Receiving` over a :class:`~rawsock._receiving.MessageQueue`;
 - writing, with the locks that keep frames from interleaving:
   :class:`~rawsock._sending.Writer`;
-- pings waiting for pongs: :class:`~rawsock._pings.PingTracker`.
-
-The connection itself implements what those call back: feeding received bytes to the
-core and routing its events (``feed``), writing the core's replies (``after_read``), and
-the close sequencing below.
-
-Protocol violations: messages that arrived before a violation are delivered first, and
-the connection is failed (close frame with the violation's code, §7.1.7) only when they
-have been received, so the application's replies to them still go out before the close.
-
-Closing: ``aclose()`` sends a close frame (§7.1.2), reads until the peer's close frame
-(and on a client until the server closes TCP, §7.1.1), all within ``close_timeout``,
-then closes the stream. Failing the connection sends the close frame with the error's
-code within a short limit, then aborts the stream. Once closed, :class:`ConnectionClosed`
-tells every caller how it ended; transport errors become code 1006 here, in one place.
+- pings waiting for pongs: :class:`~rawsock._pings.PingTracker`;
+- routing the core's events and the close sequencing: the session itself.
 
 Cancellation: cancelling ``receive()`` loses nothing (unread bytes stay in the socket or
 the core, complete messages stay queued). Cancelling ``send()`` before it starts writing
@@ -37,9 +24,7 @@ frame, which can never be completed, so the connection is aborted (the stream is
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterable, Iterable
-from functools import partial
 
 import trio
 
@@ -50,31 +35,15 @@ from ._options import (
     DEFAULT_PING_TIMEOUT,
     DEFAULT_RECEIVE_BUFFER,
 )
-from ._pings import PendingPing, PingTracker
-from ._reader import (
-    Reader,
-)
-from ._receiving import MessageQueue, MessageStream, Receiving
+from ._receiving import MessageStream
 from ._sending import Writer
+from ._session import Session
 from ._streaming import send_message_stream
-from .sansio._close import encode_close_payload
-from .sansio._errors import NORMAL_CLOSE_CODES, ConnectionClosed, RemoteProtocolError
-from .sansio._events import BinaryMessage, MessageChunk, Pong, TextMessage
+from .sansio._errors import ConnectionClosed
 from .sansio._headers import Headers
-from .sansio._protocol import Protocol, Role, State
+from .sansio._protocol import Protocol
 
 __all__ = ["WebSocket", "writer_of"]
-
-logger = logging.getLogger("rawsock")
-
-#: The name of each role's background task (as ``trio.lowlevel.Task.name``).
-_READER_NAMES = {Role.CLIENT: "rawsock client reader", Role.SERVER: "rawsock server reader"}
-#: Seconds allowed to send the 1011 close frame when a background task failed.
-_BUG_CLOSE_LIMIT = 1.0
-#: After failing a connection: at most these seconds and bytes spent reading what the
-#: peer still sends, so that the close frame is not lost to a TCP reset (§7.1.1).
-_LINGER_TIME = 2.0
-_LINGER_BYTES = 64 * 1024 * 1024
 
 
 class WebSocket(trio.abc.AsyncResource):
@@ -92,16 +61,10 @@ class WebSocket(trio.abc.AsyncResource):
     """
 
     __slots__ = (
-        "_close_timeout",  # seconds for the closing handshake
-        "_closed",  # how the connection ended, once it has (ConnectionClosed)
-        "_closing",  # aclose() started: received data messages are discarded
-        "_pings",  # pings waiting for pongs
         "_protocol",  # the core
-        "_queue",  # received messages not consumed yet
-        "_reader",  # the read side
         "_receiving",  # receive() and receive_stream()
+        "_session",  # the connection's parts and close sequencing
         "_stream",  # the transport
-        "_transport_closed",  # the stream is closed (or being closed)
         "_writer",  # the write side
         "path",
         "request_headers",
@@ -131,50 +94,44 @@ class WebSocket(trio.abc.AsyncResource):
         self.request_headers = request_headers
         self.response_headers = response_headers
         self.subprotocol = subprotocol
-        self._stream = stream
-        self._protocol = protocol
-        self._close_timeout = close_timeout
-        self._closed: ConnectionClosed | None = None
-        self._closing = False
-        self._transport_closed = False
-        self._pings = PingTracker()
-        self._writer = Writer(stream, protocol, self, close_timeout)
-        queue = self._queue = MessageQueue(receive_buffer, self._pause, self._resume)
-        # Bytes that came with the handshake are processed by the first read, which can
-        # also send the replies they call for (pongs, a close frame).
-        self._reader = Reader(
+        session = self._session = Session(
             stream,
-            self,
-            queue,
-            clock if clock is not None else LivenessClock(),
+            protocol,
+            close_timeout=close_timeout,
+            receive_buffer=receive_buffer,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             initial_data=bytes(initial_data),
-            name=_READER_NAMES[protocol.role],
+            clock=clock,
         )
-        self._receiving = Receiving(self._reader, queue, self, protocol.max_message_size)
+        self._protocol = protocol
+        self._stream = stream
+        self._receiving = session.receiving
+        self._writer = session.writer
 
     # -- public API --------------------------------------------------------------------
 
     @property
     def close_code(self) -> int | None:
         """The close code once the connection is closed (see ``ConnectionClosed.code``)."""
-        return None if self._closed is None else self._closed.code
+        closed = self._session.closed
+        return None if closed is None else closed.code
 
     @property
     def close_reason(self) -> str | None:
         """The close reason once the connection is closed."""
-        return None if self._closed is None else self._closed.reason
+        closed = self._session.closed
+        return None if closed is None else closed.reason
 
     @property
     def closed(self) -> bool:
         """Whether the connection is closed (no more messages can be received)."""
-        return self._closed is not None and not self._queue
+        return self._session.closed is not None and not self._session.queue
 
     @property
     def latency(self) -> float | None:
         """Round-trip time in seconds of the last ping answered (keepalive's or ``ping()``'s)."""
-        return self._pings.latency
+        return self._session.pings.latency
 
     @property
     def pending_bytes(self) -> int:
@@ -184,12 +141,22 @@ class WebSocket(trio.abc.AsyncResource):
         a flood of empty messages fills the budget too. Reading stops (TCP backpressure)
         while this is at ``receive_buffer`` or more, until ``receive()`` makes room.
         """
-        return self._queue.size
+        return self._session.queue.size
+
+    @property
+    def stream(self) -> trio.abc.Stream:
+        """The transport: a ``trio.SocketStream``, a ``trio.SSLStream`` for TLS, or the
+        stream given to :func:`rawsock.accept` or :func:`rawsock.connect`.
+
+        For what it tells (``stream.socket.getpeername()``, ``SSLStream.version()``);
+        reading or writing it would corrupt the connection.
+        """
+        return self._stream
 
     @property
     def close_timeout(self) -> float:
         """Seconds allowed for the closing handshake (the ``close_timeout`` option)."""
-        return self._close_timeout
+        return self._session.close_timeout
 
     async def receive(self) -> str | bytes:
         """Receive the next message: ``str`` for text, ``bytes`` for binary (§5.6).
@@ -242,7 +209,8 @@ class WebSocket(trio.abc.AsyncResource):
             ConnectionClosed: the connection is closed or closing.
             TypeError: chunks of both types.
         """
-        await send_message_stream(self._writer, self._protocol, chunks, text, self._interrupted)
+        session = self._session
+        await send_message_stream(session.writer, session.protocol, chunks, text, session.fail)
 
     def __aiter__(self) -> WebSocket:
         return self
@@ -298,34 +266,7 @@ class WebSocket(trio.abc.AsyncResource):
             ValueError: a ping with the same payload is already waiting.
             LocalProtocolError: ``payload`` is longer than 125 bytes (§5.5).
         """
-        pending = await self._send_ping(payload)
-        try:
-            await self._reader.read_until(pending.answered.is_set)
-            await pending.answered.wait()
-        finally:
-            self._pings.forget(pending)
-        if pending.round_trip is None:  # woken by the connection closing, not by a pong
-            raise self._closed_or_closing()
-        return pending.round_trip
-
-    async def _send_ping(self, payload: bytes | None) -> PendingPing:
-        pings = self._pings
-        payload = pings.next_payload() if payload is None else bytes(payload)
-        pings.check(payload)
-        protocol = self._protocol
-        pending: list[PendingPing] = []
-
-        def encode() -> bytes:
-            protocol.send_ping(payload)
-            pending.append(pings.sent(payload))
-            return protocol.data_to_send()
-
-        await self._writer.send_fragment(encode)
-        return pending[0]
-
-    async def send_keepalive_ping(self) -> PendingPing:
-        """The reader's keepalive ping (see ``ReadSink``)."""
-        return await self._send_ping(None)
+        return await self._session.ping(payload)
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection: closing handshake (§7.1.2), then the transport.
@@ -333,210 +274,16 @@ class WebSocket(trio.abc.AsyncResource):
         Sends a close frame with ``code`` and ``reason`` (if none was sent yet), waits up
         to ``close_timeout`` for the peer's close frame and, on a client, for the server
         to close TCP (§7.1.1), then closes the stream. Messages not yet received are
-        discarded. Always closes, even when cancelled or when the peer misbehaves.
+        discarded, unless another task is inside :meth:`receive` (an ``async for``
+        loop, say): it goes on receiving the messages the peer sent before its close
+        frame, then gets ``ConnectionClosed``. Always closes, even when cancelled or
+        when the peer misbehaves.
 
         Raises:
             LocalProtocolError: ``code`` may not be sent (RFC 6455 §7.4) or ``reason``
                 is longer than 123 bytes in UTF-8; nothing is closed in that case.
         """
-        encode_close_payload(code, reason)  # validate before changing anything
-        self._closing = True
-        self._queue.clear()
-        self._receiving.abandon_partial()
-        protocol = self._protocol
-        client = protocol.role is Role.CLIENT
-        try:
-            with trio.move_on_after(self._close_timeout):
-                await self._reader.run_deferred()  # a violation's code comes first
-                if protocol.state is State.OPEN and not self._transport_closed:
-                    async with self._writer.lock:
-                        protocol.send_close(code, reason)
-                        await self._writer.write(protocol.data_to_send(), raise_closed=False)
-                # A client waits for the server to close TCP too (§7.1.1), unless the
-                # connection failed: the transport is then aborted, not closed.
-                await self._reader.read_until(
-                    lambda: self._closed is not None
-                    and (
-                        not client
-                        or protocol.eof_received
-                        or protocol.failure is not None
-                        or self._transport_closed
-                    )
-                )
-        finally:
-            self._set_closed()
-            await self._close_transport()
-
-    # -- what the reader and the writer call back --------------------------------------
-
-    def feed(self, data: bytes | bytearray) -> int:
-        """Feed received bytes to the core and route its events; return their number."""
-        protocol = self._protocol
-        error: RemoteProtocolError | None = None
-        try:
-            protocol.receive_data(data)
-        except RemoteProtocolError as exc:
-            error = exc
-        events = protocol.events()
-        closing = self._closing
-        queue = self._queue
-        for event in events:
-            if isinstance(event, TextMessage | BinaryMessage):
-                if not closing:
-                    queue.append(event.data)
-            elif isinstance(event, MessageChunk):
-                if not closing:
-                    queue.append(event)
-            elif isinstance(event, Pong):
-                self._pings.pong_received(event.payload)
-        if error is not None:
-            if queue:
-                # Deliver what came before the violation first, and let the application
-                # answer it; the connection fails when the queue is empty (§7.1.7).
-                self._reader.defer_failure(partial(self._fail_for_violation, error))
-            else:
-                protocol.fail(error)
-        if protocol.state is State.CLOSED:
-            self._set_closed(error)
-        return len(events)
-
-    async def after_read(self) -> None:
-        """Write what the core queued by itself (pongs, close replies); maybe close TCP."""
-        protocol = self._protocol
-        if protocol.has_data_to_send:
-            await self._writer.flush_replies()
-        if protocol.close_transport_now:
-            await self._close_transport()
-
-    def transport_lost(self, error: BaseException) -> None:
-        """The transport broke or was closed under us: code 1006 (§7.1.5)."""
-        self._protocol.receive_data(b"")  # the transport is gone: as good as EOF
-        self._set_closed(error)
-
-    def closed_error(self) -> ConnectionClosed | None:
-        """A fresh ``ConnectionClosed`` describing how the connection ended, or ``None``."""
-        closed = self._closed
-        if closed is None:
-            return None
-        error = ConnectionClosed(closed.code, closed.reason, ok=closed.ok)
-        error.__cause__ = closed.__cause__
-        return error
-
-    def closing_error(self) -> ConnectionClosed:
-        """The error for sending on a connection that is not open."""
-        return self._closed_or_closing()
-
-    def _closed_or_closing(self) -> ConnectionClosed:
-        closed = self.closed_error()
-        if closed is None:
-            code, reason = self._protocol.close_initiated or (1006, "")
-            return ConnectionClosed(code, reason, ok=False)
-        return closed
-
-    async def fail(self, error: RemoteProtocolError, flush_limit: float) -> None:
-        """Fail the connection for a reason found outside the core (limits, keepalive)."""
-        if self._closed is not None:
-            return
-        self._protocol.fail(error)
-        self._set_closed(error)
-        try:
-            with trio.move_on_after(flush_limit):
-                await self._close_transport()  # the close frame, if the peer reads
-        finally:
-            await self.abort()
-
-    async def background_failed(self, error: Exception) -> None:
-        """A background task raised: a bug. Log it; fail only this connection (1011)."""
-        logger.error("background task of a connection failed", exc_info=error)
-        failure = RemoteProtocolError("internal error", 1011)
-        failure.__cause__ = error
-        await self.fail(failure, flush_limit=_BUG_CLOSE_LIMIT)
-
-    async def _fail_for_violation(self, error: RemoteProtocolError) -> None:
-        """Fail the connection for a protocol violation found earlier (see ``feed``)."""
-        if self._closed is not None:
-            return
-        self._protocol.fail(error)
-        self._set_closed(error)
-        await self.after_read()
-
-    async def _interrupted(self, error: RemoteProtocolError, flush_limit: float) -> None:
-        """A streamed send stopped midway (see ``_streaming.py``)."""
-        await self.fail(error, flush_limit)
-
-    def _pause(self) -> None:
-        self._reader.pause()
-
-    def _resume(self) -> None:
-        self._reader.resume()
-
-    # -- closing the transport ---------------------------------------------------------
-
-    async def abort(self) -> None:
-        """Close the stream at once, without waiting for anything (also when cancelled)."""
-        self._set_closed()
-        if not self._transport_closed:
-            self._transport_closed = True
-            await trio.aclose_forcefully(self._stream)
-
-    async def _close_transport(self) -> None:
-        """Write what the core still holds (a close frame), then close the stream.
-
-        Waits for a write in progress to finish (it may be the close frame itself), for
-        at most ``close_timeout``; closes the stream in any case, also when cancelled.
-        """
-        if self._transport_closed:
-            return
-        self._transport_closed = True
-        stream = self._stream
-        protocol = self._protocol
-        try:
-            with trio.move_on_after(self._close_timeout):
-                async with self._writer.lock:
-                    data = protocol.data_to_send()
-                    if data:
-                        await stream.send_all(data)
-                    if protocol.failure is not None and not protocol.eof_received:
-                        await self._linger()
-                    await stream.aclose()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        finally:
-            await trio.aclose_forcefully(self._stream)
-            self._set_closed()
-
-    async def _linger(self) -> None:
-        """Half-close, then read and drop until the peer closes (bounded in time, bytes).
-
-        After failing the connection the peer may still be sending; closing the socket
-        with its data unread makes the kernel reset the connection, and the peer then
-        loses our close frame before reading it. RFC 6455 §7.1.1: the closing side
-        should rather shut down writing and wait for the peer to close.
-        """
-        stream = self._stream
-        with trio.move_on_after(_LINGER_TIME):
-            if isinstance(stream, trio.abc.HalfCloseableStream):
-                await stream.send_eof()
-            await self._reader.drain(_LINGER_BYTES)
-
-    def _set_closed(self, cause: BaseException | None = None) -> None:
-        if self._closed is not None:
-            return
-        protocol = self._protocol
-        code, reason = protocol.close_initiated or (1006, "")
-        if protocol.eof_received and protocol.close_received is None and protocol.failure is None:
-            code, reason = 1006, ""  # the transport ended without the peer's close (§7.1.5)
-        ok = (
-            protocol.failure is None
-            and protocol.close_sent is not None
-            and protocol.close_received is not None
-            and code in NORMAL_CLOSE_CODES
-        )
-        closed = ConnectionClosed(code, reason, ok=ok)
-        closed.__cause__ = cause or protocol.failure
-        self._closed = closed
-        self._pings.close()
-        self._reader.stop()
+        await self._session.close(code, reason)
 
 
 def writer_of(ws: WebSocket) -> Writer:

@@ -196,6 +196,11 @@ class Reader:
         self._receiving = True
         self._receive_count += 1
 
+    @property
+    def receiving(self) -> bool:
+        """Whether a task is inside ``receive()``."""
+        return self._receiving
+
     def leave(self) -> None:
         """The receiving task leaves ``receive()``."""
         self._receiving = False

@@ -56,8 +56,8 @@ async def run_room(
         broadcaster = rawsock.Broadcaster(nursery, max_queue=64 * 1024, policy=policy)  # type: ignore[arg-type]
         joined = trio.Semaphore(0)
 
-        async def member(ws: rawsock.WebSocket) -> None:
-            ports[ws] = ws._stream.socket.getpeername()[1]  # type: ignore[attr-defined]
+        async def member(ws: rawsock.WebSocket, peer_port: int) -> None:
+            ports[ws] = peer_port
             broadcaster.add(ws)
             joined.release()
             async for _ in ws:
@@ -65,7 +65,8 @@ async def run_room(
 
         async def serve_one(stream: trio.SocketStream) -> None:
             stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
-            await rawsock.serve_stream(member, stream, compression=compression)
+            handler = partial(member, peer_port=stream.socket.getpeername()[1])
+            await rawsock.serve_stream(handler, stream, compression=compression)
 
         await nursery.start(trio.serve_listeners, serve_one, listeners)
         done = trio.Event()

@@ -394,3 +394,40 @@ async def test_a_websocket_needs_a_chunked_protocol() -> None:
             response_headers=headers,
             subprotocol=None,
         )
+
+
+@pytest.mark.parametrize("receiving", [True, False])
+async def test_aclose_lets_a_receiving_task_have_what_precedes_the_peers_close(
+    receiving: bool,
+) -> None:
+    """Messages the peer sends before its close frame reach a task in receive()."""
+    with trio.fail_after(5):
+        async with raw_client() as (server, client_stream, _):
+            received: list[str | bytes] = []
+            ended = trio.Event()
+
+            async def receiver() -> None:
+                async for message in server:
+                    received.append(message)
+                ended.set()
+
+            async def peer() -> None:
+                parser = rawsock.sansio.FrameParser(require_mask=False)
+                while (close := parser.next_piece()) is None:
+                    parser.feed(await client_stream.receive_some())
+                assert close.header.opcode is Opcode.CLOSE
+                await client_stream.send_all(
+                    encode_frame(Opcode.TEXT, b"late", mask_key=b"abcd")
+                    + encode_frame(Opcode.CLOSE, (1000).to_bytes(2, "big"), mask_key=b"abcd")
+                )
+
+            async with trio.open_nursery() as nursery:
+                if receiving:
+                    nursery.start_soon(receiver)
+                    await trio.testing.wait_all_tasks_blocked()
+                nursery.start_soon(peer)
+                await server.aclose()
+                if receiving:
+                    await ended.wait()
+            assert received == (["late"] if receiving else [])
+            assert server.close_code == 1000

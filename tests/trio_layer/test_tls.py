@@ -49,7 +49,7 @@ async def test_wss_server_round_trip(
                     assert await ws.receive() == "over TLS"
                     await ws.send(bytes(200_000))
                     assert await ws.receive() == bytes(200_000)
-                    stream = ws._stream
+                    stream = ws.stream
                     assert isinstance(stream, trio.SSLStream)
                     tls_versions.append(stream.version())
                 assert ws.close_code == 1000
