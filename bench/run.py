@@ -427,6 +427,16 @@ def load_average() -> str:
     return "unknown"
 
 
+def machine_line(machine: dict[str, Any]) -> str:
+    """The results' header line: CPU, kernel, Python, package versions, rawsock's commit."""
+    versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items() if v)
+    return (
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, Linux {machine['kernel']}, "
+        f"{machine['implementation']} {machine['python']}; {versions}; "
+        f"rawsock at {machine['rawsock_commit']}."
+    )
+
+
 def fmt_value(value: float | None, unit: str) -> str:
     if value is None:
         return "error"
@@ -451,14 +461,10 @@ def markdown(report: dict[str, Any]) -> str:
             if name == "rawsock":
                 columns.append(("rawsock target", name, True))
     median, ratio = report["median"], report["ratio"]
-    machine = report["machine"]
-    versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items() if v)
     lines = [
         f"# Echo benchmark, {report['date']}",
         "",
-        f"Machine: {machine['cpu']}, {machine['cores']} cores, Linux {machine['kernel']}, "
-        f"{machine['implementation']} {machine['python']}; {versions}; "
-        f"rawsock at {machine['rawsock_commit']}.",
+        machine_line(report["machine"]),
         "",
         f"Command: `{report['command']}`: {report['settings']['repeats']} repeat(s), servers "
         f"interleaved, medians; load average {report['load_before']} before, "
