@@ -149,8 +149,9 @@ class Writer:
             data = self._protocol.data_to_send()
             if not data:
                 return
-            with trio.CancelScope(shield=True):
-                with trio.move_on_after(self._close_timeout) as scope:
-                    await self.write(data, raise_closed=False)
-                if scope.cancelled_caught:  # the peer reads nothing at all
-                    await self._endpoint.abort()
+            # Shielded from the caller's cancellation, bounded by its own deadline.
+            deadline = trio.current_time() + self._close_timeout
+            with trio.CancelScope(shield=True, deadline=deadline) as scope:
+                await self.write(data, raise_closed=False)
+            if scope.cancelled_caught:  # the peer reads nothing at all
+                await self._endpoint.abort()

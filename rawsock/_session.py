@@ -159,6 +159,9 @@ class Session:
     async def close(self, code: int, reason: str) -> None:
         """The closing handshake, then the transport (see ``WebSocket.aclose``)."""
         encode_close_payload(code, reason)  # validate before changing anything
+        if self._transport_closed and self._closed is not None:
+            await trio.lowlevel.checkpoint()
+            return  # (already closed, the usual case when a handler returns)
         if not self.reader.receiving:
             # Nobody waits for them: what arrives from now on is dropped. (A task that
             # is receiving gets the messages sent before the peer's close frame.)
@@ -308,6 +311,7 @@ class Session:
         self._transport_closed = True
         stream = self._stream
         protocol = self.protocol
+        closed = False
         try:
             with trio.move_on_after(self.close_timeout):
                 async with self.writer.lock:
@@ -317,10 +321,12 @@ class Session:
                     if protocol.failure is not None and not protocol.eof_received:
                         await self._linger()
                     await stream.aclose()
+                    closed = True
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
-            await trio.aclose_forcefully(self._stream)
+            if not closed:  # (aclose_forcefully costs two passes through the scheduler)
+                await trio.aclose_forcefully(stream)
             self._set_closed()
 
     async def _linger(self) -> None:
