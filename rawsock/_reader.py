@@ -23,7 +23,8 @@ Invariants:
    is not full, and park otherwise.
 4. **At most one background task, and only when needed.** When no task has entered
    ``receive()`` for :data:`IDLE_GRACE` seconds (the ``GRACE`` timer), or a keepalive
-   ping is due (the ``PING`` timer), the connection's background task starts
+   ping is due (the ``PING`` timer: a round of ``_keepalive.py``), the connection's
+   background task starts
    (:mod:`rawsock._clock` runs the timers). It reads until a receiver shows up, the
    budget is full, a deferred failure waits for the queue to drain, or the connection
    closes, and then ends. An idle connection whose application waits in ``receive()``
@@ -50,7 +51,8 @@ from typing import TYPE_CHECKING, Protocol
 import trio
 
 from ._clock import GRACE, PING, LivenessClock, TimerSlot
-from .sansio._errors import ConnectionClosed, RemoteProtocolError
+from ._keepalive import keepalive_round
+from .sansio._errors import RemoteProtocolError
 
 if TYPE_CHECKING:
     from ._pings import PendingPing
@@ -61,12 +63,10 @@ __all__ = ["IDLE_GRACE", "MAX_READ_SIZE", "READ_SIZE", "ReadSink", "Reader"]
 #: frames, up to ``MAX_READ_SIZE``, so large messages take fewer reads.
 READ_SIZE = 8 * 1024
 MAX_READ_SIZE = 256 * 1024
-#: A full read with at most this many events grows the read size.
-_FEW_EVENTS = 4
+#: A full read of at most this many frames grows the read size.
+_FEW_FRAMES = 4
 #: Seconds without a task in ``receive()`` before the background task starts reading.
 IDLE_GRACE = 0.05
-#: Seconds allowed to send the close frame when a keepalive pong is missing (at most).
-_DEAD_PEER_CLOSE_LIMIT = 1.0
 
 _INF = float("inf")
 _TRANSPORT_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError)
@@ -76,7 +76,7 @@ class ReadSink(Protocol):
     """What the reader needs from its connection (the connection implements it)."""
 
     def feed(self, data: bytes | bytearray) -> int:
-        """Hand received bytes to the core and act on its events; return their number."""
+        """Hand received bytes to the core and act on its events; the frames parsed."""
 
     async def after_read(self) -> None:
         """Write the replies the core queued (pongs, close); close TCP if it says so."""
@@ -257,6 +257,11 @@ class Reader:
             self._paused_total += trio.current_time() - since
             self._wake()
 
+    @property
+    def ended(self) -> bool:
+        """The connection closed, or the stream ended: nothing more will be read."""
+        return self._stopped or self._eof
+
     def paused_time(self) -> float:
         """Seconds so far that reading stopped because the receive budget was full."""
         since = self._paused_since
@@ -328,12 +333,13 @@ class Reader:
                     return True
                 if not data:
                     self._eof = True
-            events = self._sink.feed(data)
+            frames = self._sink.feed(data)
             # Larger reads only while they come back full of few, large frames: a read
-            # full of tiny frames is processed without a pause, so it stays small and
-            # other connections wait at most one small read's worth of parsing.
+            # full of tiny frames (empty ones, which make no event, included) is
+            # processed without a pause, so it stays small and other connections wait
+            # at most one small read's worth of parsing.
             size = self._read_size
-            if len(data) == size and events <= _FEW_EVENTS:
+            if len(data) == size and frames <= _FEW_FRAMES:
                 self._read_size = min(size * 2, MAX_READ_SIZE)
             elif size != READ_SIZE:
                 self._read_size = READ_SIZE
@@ -366,6 +372,10 @@ class Reader:
         self._grace_armed = True
         self._grace_count = self._receive_count
         self._clock.call_at(now + IDLE_GRACE, self._slot, GRACE)
+
+    def _arm_next_ping(self) -> None:
+        if not self._stopped and self._ping_interval is not None:
+            self._arm_ping(trio.current_time() + self._ping_interval)
 
     def _arm_ping(self, when: float) -> None:
         self._next_ping = when
@@ -418,7 +428,8 @@ class Reader:
                     if self._ping_due or trio.current_time() >= self._next_ping:
                         self._ping_due = False
                         self._next_ping = _INF
-                        await self._keepalive_round()
+                        if await keepalive_round(self, self._sink, self._ping_timeout):
+                            self._arm_next_ping()
                     elif not self._may_read_in_background() or self._eof:
                         break
                     elif self._busy:
@@ -429,34 +440,3 @@ class Reader:
             self._running = False
             self._task = None
             self._scope = None
-
-    async def _keepalive_round(self) -> None:
-        """Ping; close with 1011 if no pong comes within ``ping_timeout`` (unpaused)."""
-        timeout = self._ping_timeout
-        limit = _INF if timeout is None else timeout
-        with trio.move_on_after(limit) as scope:
-            try:
-                pending = await self._sink.send_keepalive_ping()
-            except ConnectionClosed:
-                return
-        if scope.cancelled_caught:  # the peer has not read anything for ping_timeout
-            error = RemoteProtocolError("keepalive ping could not be sent", 1011)
-            await self._sink.fail(error, flush_limit=0)
-            return
-        answered = pending.answered.is_set
-        deadline = trio.current_time() + limit
-        paused = self.paused_time()
-        while not await self.read_until(answered, deadline):
-            if self._stopped or self._eof:
-                return
-            now_paused = self.paused_time()
-            if now_paused <= paused:
-                error = RemoteProtocolError("keepalive ping timeout: no pong", 1011)
-                limit = min(limit, _DEAD_PEER_CLOSE_LIMIT)
-                await self._sink.fail(error, flush_limit=limit)
-                return
-            deadline += now_paused - paused  # time spent not reading does not count
-            paused = now_paused
-        if not self._stopped and self._ping_interval is not None:
-            self._arm_ping(trio.current_time() + self._ping_interval)
-

@@ -15,7 +15,6 @@ not in the cancelled call.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -43,10 +42,14 @@ class MessageQueue:
         resume: called when it has room again.
     """
 
-    __slots__ = ("_budget", "_items", "_pause", "_resume", "full", "size")
+    __slots__ = ("_budget", "_head", "_items", "_pause", "_resume", "full", "size")
 
     def __init__(self, budget: int, pause: Callable[[], None], resume: Callable[[], None]) -> None:
-        self._items: deque[Item] = deque()
+        # A list and the index of its first item rather than a deque: an empty deque
+        # takes about 600 bytes, an empty list 56, and most connections' queues are
+        # empty most of the time.
+        self._items: list[Item] = []
+        self._head = 0
         self._budget = budget
         self._pause = pause
         self._resume = resume
@@ -54,7 +57,7 @@ class MessageQueue:
         self.full = False
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._items) - self._head
 
     def append(self, item: Item) -> None:
         """Queue a message or chunk."""
@@ -66,7 +69,12 @@ class MessageQueue:
 
     def popleft(self) -> Item:
         """Take the oldest item (the queue must not be empty)."""
-        item = self._items.popleft()
+        items = self._items
+        item = items[self._head]
+        self._head += 1
+        if self._head == len(items):
+            items.clear()
+            self._head = 0
         self.size -= len(item.data if isinstance(item, MessageChunk) else item) + ITEM_OVERHEAD
         if self.full and self.size < self._budget:
             self.full = False
@@ -76,6 +84,7 @@ class MessageQueue:
     def clear(self) -> None:
         """Drop everything (the connection is closing)."""
         self._items.clear()
+        self._head = 0
         self.size = 0
         if self.full:
             self.full = False

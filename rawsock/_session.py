@@ -195,8 +195,9 @@ class Session:
     # -- what the parts call back -------------------------------------------------------
 
     def feed(self, data: bytes | bytearray) -> int:
-        """Feed received bytes to the core and route its events; return their number."""
+        """Feed received bytes to the core and route its events; the frames parsed."""
         protocol = self.protocol
+        pieces = protocol.pieces_received
         error: RemoteProtocolError | None = None
         try:
             protocol.receive_data(data)
@@ -223,7 +224,7 @@ class Session:
                 protocol.fail(error)
         if protocol.state is State.CLOSED:
             self._set_closed(error)
-        return len(events)
+        return protocol.pieces_received - pieces
 
     async def after_read(self) -> None:
         """Write what the core queued by itself (pongs, close replies); maybe close TCP."""

@@ -68,10 +68,36 @@ class Headers:
     ``(name, value)`` pairs. Instances are immutable.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items_", "_packed")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: tuple[tuple[str, str], ...] = tuple((n, v) for n, v in items)
+        self._items_: tuple[tuple[str, str], ...] | None = tuple((n, v) for n, v in items)
+        self._packed: str | None = None
+
+    def compact(self) -> Headers:
+        """The same headers, held as one string until they are looked at.
+
+        For headers kept for a connection's lifetime (a handshake's), which most
+        applications never read: a tuple of pairs of strings costs about 100 bytes of
+        object overhead per header line, one string a few dozen bytes in all.
+        """
+        items = self._items
+        if any("\0" in n or "\0" in v for n, v in items):
+            return self  # (no valid header contains NUL; keep such headers as they are)
+        compacted = Headers()
+        compacted._items_ = None
+        compacted._packed = "\0".join(f"{n}\0{v}" for n, v in items)
+        return compacted
+
+    @property
+    def _items(self) -> tuple[tuple[str, str], ...]:
+        items = self._items_
+        if items is None:
+            assert self._packed is not None
+            parts = self._packed.split("\0") if self._packed else []
+            items = self._items_ = tuple(zip(parts[::2], parts[1::2], strict=True))
+            self._packed = None
+        return items
 
     @classmethod
     def from_raw(cls, items: Iterable[tuple[bytes, bytes]]) -> Headers:

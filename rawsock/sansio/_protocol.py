@@ -120,6 +120,9 @@ class Protocol:
         #: The error that failed the connection, if one did.
         self.failure: RemoteProtocolError | None = None
         self._violation: RemoteProtocolError | None = None  # parsing stopped here
+        #: Frames parsed so far, a frame that spans several ``receive_data`` calls
+        #: counting once per call: how much work a read of this size was.
+        self.pieces_received = 0
 
     # -- receiving ---------------------------------------------------------------------
 
@@ -165,6 +168,7 @@ class Protocol:
         parser.feed(data)
         try:
             while (piece := parser.next_piece()) is not None:
+                self.pieces_received += 1
                 if piece.header.opcode < 0x8:
                     message = self._assembler.receive(piece)
                     if message is not None:

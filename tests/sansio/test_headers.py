@@ -238,3 +238,15 @@ def test_encode_header_lines() -> None:
 def test_encode_header_lines_rejects_bad_fields(name: str, value: str) -> None:
     with pytest.raises(ValueError):
         encode_header_lines([(name, value)])
+
+
+def test_compact_headers_are_the_same_headers() -> None:
+    original = Headers([("Host", "x"), ("Sec-WebSocket-Protocol", "a, b"), ("X", "")])
+    compact = original.compact()
+    assert compact == original and hash(compact) == hash(original)
+    assert compact.get("host") == "x" and compact.get_all("x") == [""]
+    assert list(compact) == list(original) and len(compact) == 3
+    assert "SEC-websocket-protocol" in compact.compact()
+    assert list(Headers().compact()) == []
+    with_nul = Headers([("X", "a\0b")])
+    assert with_nul.compact() is with_nul

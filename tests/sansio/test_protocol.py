@@ -515,3 +515,15 @@ def test_chunks_add_up_to_the_messages(payloads: list[str | bytes], sizes: list[
             else:
                 received[-1] += event.data  # type: ignore[operator]
     assert received == payloads
+
+
+def test_pieces_received_counts_frames_that_make_no_event() -> None:
+    """Empty fragments make no event but are work: the I/O layer sizes reads by this."""
+    protocol = Protocol(Role.SERVER, chunked=True)
+    start = encode_frame(Opcode.TEXT, b"start", fin=False, mask_key=b"abcd")
+    empty = encode_frame(Opcode.CONTINUATION, b"", fin=False, mask_key=b"abcd")
+    protocol.receive_data(start + empty * 100)
+    assert protocol.pieces_received == 101
+    protocol.events()
+    protocol.receive_data(empty * 50)
+    assert protocol.events() == [] and protocol.pieces_received == 151
