@@ -27,7 +27,7 @@ from typing import Any, Unpack
 import trio
 
 from ._clock import LivenessClock
-from ._connection import WebSocket
+from ._connection import WebSocket, finish
 from ._http import (
     HEAD_READ_SIZE,
     HTTPResponse,
@@ -278,7 +278,7 @@ async def run_handler(handler: Handler, ws: WebSocket, log: Log) -> None:
         log.exception("connection handler failed; closing the connection with 1011")
         await ws.aclose(1011, "internal error")
     finally:
-        await ws.aclose()
+        await finish(ws)
         reason = f" {ws.close_reason}" if ws.close_reason else ""
         log.info("closed: %s%s", ws.close_code, reason)
 

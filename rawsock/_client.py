@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlsplit
 import trio
 
 from ._clock import LivenessClock
-from ._connection import WebSocket
+from ._connection import WebSocket, finish
 from ._http import HEAD_READ_SIZE, connection_log
 from ._options import ClientOptions
 from ._proxy import open_tunnel, parse_proxy_url, proxy_from_environment
@@ -148,7 +148,7 @@ async def _connection(
             try:
                 yield ws
             finally:
-                await ws.aclose()
+                await finish(ws)
         except BaseException as error:
             failure = error
         # The reader's task ends with the connection; the clock's when told to, and

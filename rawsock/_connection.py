@@ -43,7 +43,7 @@ from .sansio._errors import ConnectionClosed
 from .sansio._headers import Headers
 from .sansio._protocol import Protocol
 
-__all__ = ["WebSocket", "writer_of"]
+__all__ = ["WebSocket", "finish", "writer_of"]
 
 
 class WebSocket(trio.abc.AsyncResource):
@@ -284,6 +284,13 @@ class WebSocket(trio.abc.AsyncResource):
                 is longer than 123 bytes in UTF-8; nothing is closed in that case.
         """
         await self._session.close(code, reason)
+
+
+async def finish(ws: WebSocket) -> None:
+    """``ws.aclose()`` for its owner (a server's handler runner, a ``connect`` block),
+    which saves the pass through the scheduler when the connection is already closed."""
+    if not ws._session.finished:
+        await ws._session.close(1000, "")
 
 
 def writer_of(ws: WebSocket) -> Writer:

@@ -120,6 +120,11 @@ class Session:
         """How the connection ended, once it has."""
         return self._closed
 
+    @property
+    def finished(self) -> bool:
+        """Closed, and the transport too: :meth:`close` has nothing left to do."""
+        return self._transport_closed and self._closed is not None
+
     # -- pings -------------------------------------------------------------------------
 
     async def ping(self, payload: bytes | None) -> float:
@@ -159,7 +164,7 @@ class Session:
     async def close(self, code: int, reason: str) -> None:
         """The closing handshake, then the transport (see ``WebSocket.aclose``)."""
         encode_close_payload(code, reason)  # validate before changing anything
-        if self._transport_closed and self._closed is not None:
+        if self.finished:
             await trio.lowlevel.checkpoint()
             return  # (already closed, the usual case when a handler returns)
         if not self.reader.receiving:
@@ -229,10 +234,10 @@ class Session:
     async def after_read(self) -> None:
         """Write what the core queued by itself (pongs, close replies); maybe close TCP."""
         protocol = self.protocol
-        if protocol.has_data_to_send:
-            await self.writer.flush_replies()
         if protocol.close_transport_now:
-            await self._close_transport()
+            await self._close_transport()  # which writes the close frame first
+        elif protocol.has_data_to_send:
+            await self.writer.flush_replies()
 
     def transport_lost(self, error: BaseException) -> None:
         """The transport broke or was closed under us: code 1006 (§7.1.5)."""
