@@ -211,43 +211,52 @@ async def accept_with(
         HandshakeError: as :func:`accept` does; 503 when interrupted by ``pending``.
     """
     handshake = settings.new_handshake()
-    interrupt = pending.scope if pending is not None else trio.CancelScope()
+    # One scope for the whole handshake: its deadline is open_timeout, and a server
+    # shutting down cancels it (through ``pending``) until the answer is being sent.
+    scope = pending.scope if pending is not None else trio.CancelScope()
+    scope.deadline = trio.current_time() + settings.deadline
     received = 0
+    answering = False  # the answer is being sent: a shutdown no longer interrupts
     try:
-        with trio.fail_after(settings.deadline):
+        with scope:
             try:
-                with interrupt:
-                    while (request := handshake.next_request()) is None:
-                        data = await stream.receive_some(HEAD_READ_SIZE)
-                        received += len(data)
-                        handshake.receive_data(data)
-                    try:
-                        answer = await _decide(request, handshake, settings, log)
-                    except HandshakeError:
-                        raise
-                    except Exception as error:
-                        log.exception("handshake callback failed; answering 500")
-                        raise HandshakeError("Internal server error.", 500) from error
+                while (request := handshake.next_request()) is None:
+                    data = await stream.receive_some(HEAD_READ_SIZE)
+                    received += len(data)
+                    handshake.receive_data(data)
+                try:
+                    answer = await _decide(request, handshake, settings, log)
+                except HandshakeError:
+                    raise
+                except Exception as error:
+                    log.exception("handshake callback failed; answering 500")
+                    raise HandshakeError("Internal server error.", 500) from error
             except HandshakeError as error:
                 if not received:  # a port probe or health check: nobody to answer
                     raise _NoRequest from error
-                if not (pending is not None and pending.stopping):
+                answering = _may_answer(pending)
+                if answering:
                     await stream.send_all(_rejection(handshake, error))
                     raise
-            if pending is not None and pending.stopping:
-                # Shutting down: a client that sent nothing yet is only disconnected.
-                if received:  # (a fresh handshake: the 101 may have been made, not sent)
+            else:
+                answering = _may_answer(pending)
+                if answering:
+                    if isinstance(answer, _Answer):
+                        await stream.send_all(answer.data)
+                        raise answer.error
+                    await stream.send_all(answer.data)
+        if not answering and pending is not None and pending.stopping:
+            # Shutting down: a client that sent nothing yet is only disconnected; one
+            # whose handshake was under way (the 101 made, not sent) gets a 503.
+            if received:
+                with trio.move_on_after(settings.deadline):
                     body = b"The server is shutting down.\n"
                     await stream.send_all(settings.new_handshake().reject(503, body=body))
                     await linger(stream)
-                raise HandshakeError("the server is shutting down", 503)
-            if isinstance(answer, _Answer):
-                await stream.send_all(answer.data)
-                raise answer.error
-            await stream.send_all(answer.data)
-    except trio.TooSlowError:
-        await trio.aclose_forcefully(stream)
-        raise HandshakeError("the opening handshake timed out", 408) from None
+            raise HandshakeError("the server is shutting down", 503)
+        if scope.cancelled_caught:
+            raise HandshakeError("the opening handshake timed out", 408)
+        assert isinstance(answer, _Upgrade)
     except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
         await trio.aclose_forcefully(stream)
         raise HandshakeError("the connection broke during the opening handshake") from error
@@ -265,6 +274,14 @@ async def accept_with(
         initial_data=handshake.trailing_data,
         clock=clock,
     )
+
+
+def _may_answer(pending: Pending | None) -> bool:
+    """Whether no server shutdown came first; if so, the answer goes out uninterrupted."""
+    if pending is None:
+        return True
+    pending.interruptible = False
+    return not pending.stopping
 
 
 async def run_handler(handler: Handler, ws: WebSocket, log: Log) -> None:

@@ -174,11 +174,14 @@ class Pending:
     def __init__(self) -> None:
         self.scope = trio.CancelScope()
         self.stopping = False
+        #: False once the answer is being sent: a shutdown then lets it finish.
+        self.interruptible = True
 
     def stop(self) -> None:
         """Interrupt the handshake: it answers 503 instead of going on."""
         self.stopping = True
-        self.scope.cancel()
+        if self.interruptible:
+            self.scope.cancel()
 
 
 async def linger(stream: trio.abc.Stream) -> None:
