@@ -69,6 +69,7 @@ class Session:
     __slots__ = (
         "_closed",  # how the connection ended, once it has (ConnectionClosed)
         "_closing",  # close() started: received data messages are discarded
+        "_own_clock",  # the clock this connection made for itself (no owner), if any
         "_stream",  # the transport
         "_transport_closed",  # the stream is closed (or being closed)
         "close_timeout",  # seconds for the closing handshake
@@ -101,13 +102,16 @@ class Session:
         self.pings = PingTracker()
         self.writer = Writer(stream, protocol, self, close_timeout)
         queue = self.queue = MessageQueue(receive_buffer, self._pause, self._resume)
+        self._own_clock: LivenessClock | None = None
+        if clock is None:
+            clock = self._own_clock = LivenessClock()
         # Bytes that came with the handshake are processed by the first read, which can
         # also send the replies they call for (pongs, a close frame).
         self.reader = Reader(
             stream,
             self,
             queue,
-            clock if clock is not None else LivenessClock(),
+            clock,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             initial_data=initial_data,
@@ -367,3 +371,5 @@ class Session:
         self._closed = closed
         self.pings.close()
         self.reader.stop()
+        if self._own_clock is not None:
+            self._own_clock.close()  # its task would wait for the keepalive timer

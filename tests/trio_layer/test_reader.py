@@ -197,3 +197,24 @@ async def test_a_bug_in_a_background_task_closes_only_its_connection_with_1011(
     assert failures[0].levelno == logging.ERROR
     assert failures[0].exc_info is not None
     assert "injected transport fault" in str(failures[0].exc_info[1])
+
+
+async def test_a_connection_nobody_owns_leaves_no_task_behind() -> None:
+    """accept() on a bare stream: its timers run in a system task, which ends with it."""
+    with trio.fail_after(5):
+        client_stream, server_stream = trio.testing.memory_stream_pair()
+        async with trio.open_nursery() as nursery:
+            accepted: list[rawsock.WebSocket] = []
+
+            async def accept() -> None:
+                accepted.append(await rawsock.accept(server_stream))
+
+            nursery.start_soon(accept)
+            async with rawsock.connect("ws://x/", stream=client_stream) as client:
+                await client.send("hello")
+                await trio.testing.wait_all_tasks_blocked()
+                assert await accepted[0].receive() == "hello"
+                assert _task_names().count("rawsock timers") == 2  # the server's, the client's
+            await accepted[0].aclose()
+            await trio.testing.wait_all_tasks_blocked()
+            assert "rawsock timers" not in _task_names()
