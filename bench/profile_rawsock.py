@@ -3,9 +3,10 @@
     python bench/profile_rawsock.py                 # every case, both profilers
     python bench/profile_rawsock.py --case rt16 --tool cprofile --duration 5
 
-Cases: ``rt16`` (16 B round trips on one connection) and ``tp1m`` (1 MiB messages on one
-connection) on rawsock, and ``floor-rt16``: the raw Trio TCP echo under the same 16 B
-load, to tell Trio's own cost from rawsock's. For each, a fresh server runs the echo
+Cases: ``rt16`` (16 B round trips on one connection), ``tp1m`` (1 MiB messages on one
+connection) and ``hs50`` (handshakes, 50 at a time: connect, upgrade, closing handshake)
+on rawsock, and ``floor-rt16`` and ``floor-hs50``: the raw Trio TCP echo under the same
+loads, to tell Trio's own cost from rawsock's. For each, a fresh server runs the echo
 handler of ``bench/servers/``, the load client drives it, and:
 
 - cProfile: the server switches the profiler on and off on signals (SIGUSR1, SIGUSR2),
@@ -54,12 +55,17 @@ from run import START_TIMEOUT, read_line, set_affinity  # noqa: E402
 
 RT16 = {"measure": "roundtrips", "size": 16, "conns": 1}
 TP1M = {"measure": "throughput", "size": 1024 * 1024, "min_ops": 2}
+HS50 = {"measure": "handshakes", "conns": 50}
 #: case -> (server: "rawsock" or "floor", what the load client does)
 CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "rt16": ("rawsock", RT16),
     "tp1m": ("rawsock", TP1M),
+    "hs50": ("rawsock", HS50),
     "floor-rt16": ("floor", RT16),
+    "floor-hs50": ("floor", HS50),
 }
+#: What one operation of a case is, in the reports.
+UNITS = {id(RT16): "round trip", id(TP1M): "message", id(HS50): "handshake"}
 SCRIPTS = {"rawsock": "echo_rawsock.py", "floor": "echo_trio_tcp.py"}
 SERVER_CPU = 1
 LOAD_CPU = 0
@@ -234,7 +240,7 @@ def run_cprofile(case: str, duration: float, raw_dir: Path) -> str:
     idle = sum(entry[2] for key, entry in table.items() if key[2] == EPOLL_WAIT)
     busy = stats.total_tt - idle  # type: ignore[attr-defined]
     ops = max(result["ops"], 1)
-    unit = "message" if CASES[case][1] is TP1M else "round trip"
+    unit = UNITS[id(CASES[case][1])]
     out = io.StringIO()
     out.write(f"cProfile, {case} (under the profiler): {describe(case, result)}\n")
     out.write(f"profiled: {busy:.2f} s busy, {idle:.2f} s waiting in epoll (left out)\n")

@@ -126,7 +126,7 @@ class WebSocket(trio.abc.AsyncResource):
     @property
     def closed(self) -> bool:
         """Whether the connection is closed (no more messages can be received)."""
-        return self._session.closed is not None and not self._session.queue
+        return self._session.closed is not None and not self._session.queue.count
 
     @property
     def latency(self) -> float | None:
@@ -218,7 +218,7 @@ class WebSocket(trio.abc.AsyncResource):
     async def __anext__(self) -> str | bytes:
         """Iterate over messages; ends quietly on a normal close (``ok``), else raises."""
         try:
-            return await self.receive()
+            return await self._receiving.receive()  # (not self.receive(): one call less)
         except ConnectionClosed as closed:
             if closed.ok:
                 raise StopAsyncIteration from None

@@ -42,7 +42,7 @@ class MessageQueue:
         resume: called when it has room again.
     """
 
-    __slots__ = ("_budget", "_head", "_items", "_pause", "_resume", "full", "size")
+    __slots__ = ("_budget", "_head", "_items", "_pause", "_resume", "count", "full", "size")
 
     def __init__(self, budget: int, pause: Callable[[], None], resume: Callable[[], None]) -> None:
         # A list and the index of its first item rather than a deque: an empty deque
@@ -53,16 +53,18 @@ class MessageQueue:
         self._budget = budget
         self._pause = pause
         self._resume = resume
+        self.count = 0  # items queued (an attribute: looked at for every message)
         self.size = 0  # what the items count against the budget
         self.full = False
 
     def __len__(self) -> int:
-        return len(self._items) - self._head
+        return self.count
 
-    def append(self, item: Item) -> None:
-        """Queue a message or chunk."""
+    def append(self, item: Item, length: int) -> None:
+        """Queue a message or chunk of ``length`` bytes (characters for ``str``)."""
         self._items.append(item)
-        self.size += len(item.data if isinstance(item, MessageChunk) else item) + ITEM_OVERHEAD
+        self.count += 1
+        self.size += length + ITEM_OVERHEAD
         if not self.full and self.size >= self._budget:
             self.full = True
             self._pause()
@@ -71,8 +73,10 @@ class MessageQueue:
         """Take the oldest item (the queue must not be empty)."""
         items = self._items
         item = items[self._head]
-        self._head += 1
-        if self._head == len(items):
+        self.count -= 1
+        if self.count:
+            self._head += 1
+        else:
             items.clear()
             self._head = 0
         self.size -= len(item.data if isinstance(item, MessageChunk) else item) + ITEM_OVERHEAD
@@ -85,6 +89,7 @@ class MessageQueue:
         """Drop everything (the connection is closing)."""
         self._items.clear()
         self._head = 0
+        self.count = 0
         self.size = 0
         if self.full:
             self.full = False
@@ -125,7 +130,13 @@ class Receiving:
 
     async def receive(self) -> str | bytes:
         """One whole message (see ``WebSocket.receive``)."""
-        await self.start()
+        reader = self._reader
+        reader.enter()  # (start() inlined: this is every message's path)
+        try:
+            await trio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            reader.leave()
+            raise
         waited = False
         try:
             while True:
@@ -139,7 +150,7 @@ class Receiving:
                     item = message
                     break
         finally:
-            self.release()
+            reader.leave()
         if not waited:
             await trio.lowlevel.cancel_shielded_checkpoint()
         return item
@@ -164,11 +175,11 @@ class Receiving:
             The item, and whether this call had to wait (a checkpoint happened).
         """
         queue = self._queue
-        if queue:
+        if queue.count:
             return queue.popleft(), False
         reader = self._reader
         endpoint = self._endpoint
-        while not queue:
+        while not queue.count:
             closed = endpoint.closed_error()
             if closed is not None:
                 raise closed

@@ -218,14 +218,15 @@ class Session:
         for event in events:
             if isinstance(event, TextMessage | BinaryMessage):
                 if not closing:
-                    queue.append(event.data)
+                    payload = event.data
+                    queue.append(payload, len(payload))
             elif isinstance(event, MessageChunk):
                 if not closing:
-                    queue.append(event)
+                    queue.append(event, len(event.data))
             elif isinstance(event, Pong):
                 self.pings.pong_received(event.payload)
         if error is not None:
-            if queue:
+            if queue.count:
                 # Deliver what came before the violation first, and let the application
                 # answer it; the connection fails when the queue is empty (§7.1.7).
                 self.reader.defer_failure(partial(self._fail_for_violation, error))
