@@ -24,7 +24,9 @@ class WriteLock:
 
     def __init__(self) -> None:
         self._held = False
-        self._waiters = trio.lowlevel.ParkingLot()
+        # Made when a writer first has to wait: most connections never contend, and a
+        # ParkingLot costs about 250 bytes and a few microseconds to make.
+        self._waiters: trio.lowlevel.ParkingLot | None = None
 
     @property
     def locked(self) -> bool:
@@ -37,12 +39,16 @@ class WriteLock:
         if not self._held:
             self._held = True
             return
-        await self._waiters.park()  # woken holding the lock (see release)
+        waiters = self._waiters
+        if waiters is None:
+            waiters = self._waiters = trio.lowlevel.ParkingLot()
+        await waiters.park()  # woken holding the lock (see release)
 
     def release(self) -> None:
         """Give the lock to the next waiter, or free it."""
-        if self._waiters:
-            self._waiters.unpark()
+        waiters = self._waiters
+        if waiters:
+            waiters.unpark()
         else:
             self._held = False
 
