@@ -24,7 +24,7 @@ from ._reader import Reader
 from .sansio._errors import ConnectionClosed, RemoteProtocolError
 from .sansio._events import MessageChunk
 
-__all__ = ["ITEM_OVERHEAD", "MessageQueue", "MessageStream", "Receiving"]
+__all__ = ["ITEM_OVERHEAD", "MessageQueue", "MessageStream", "MessageTooBig", "Receiving"]
 
 #: What a queued message or chunk counts against ``receive_buffer`` beyond its length:
 #: roughly its Python object overhead, so a flood of empty messages still fills it.
@@ -96,6 +96,14 @@ class MessageQueue:
             self._resume()
 
 
+class MessageTooBig(Exception):
+    """Raised by a step of :meth:`Receiving.take`: fail the connection with 1009."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.error = RemoteProtocolError(message, 1009)
+
+
 class Endpoint(Protocol):
     """What receiving needs from its connection."""
 
@@ -130,8 +138,18 @@ class Receiving:
 
     async def receive(self) -> str | bytes:
         """One whole message (see ``WebSocket.receive``)."""
+        return await self.take(self._message_step)
+
+    async def take(self, step: Callable[[Item], str | bytes | None]) -> str | bytes:
+        """Enter as the receiver and hand queued items to ``step`` until it returns one.
+
+        The receiver's one loop, for ``receive()`` and ``receive_stream()``: ``step``
+        returns what the caller gets, or ``None`` to go on; it raises
+        :class:`MessageTooBig` to fail the connection with 1009. A cancellation point;
+        ``trio.BusyResourceError`` if another task is receiving.
+        """
         reader = self._reader
-        reader.enter()  # (start() inlined: this is every message's path)
+        reader.enter()
         try:
             await trio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
@@ -142,31 +160,17 @@ class Receiving:
             while True:
                 item, waited_now = await self.next_item()
                 waited = waited or waited_now
-                if not isinstance(item, MessageChunk):
-                    self._partial = None  # any abandoned part of a message ends here
-                    break
-                message = await self._add_part(item)
-                if message is not None:
-                    item = message
+                try:
+                    result = step(item)
+                except MessageTooBig as too_big:
+                    raise await self._failed(too_big.error) from None
+                if result is not None:
                     break
         finally:
             reader.leave()
         if not waited:
             await trio.lowlevel.cancel_shielded_checkpoint()
-        return item
-
-    async def start(self) -> None:
-        """Enter as the receiver (a cancellation point; ``BusyResourceError`` if taken)."""
-        self._reader.enter()
-        try:
-            await trio.lowlevel.checkpoint_if_cancelled()
-        except BaseException:
-            self._reader.leave()
-            raise
-
-    def release(self) -> None:
-        """Leave as the receiver."""
-        self._reader.leave()
+        return result
 
     async def next_item(self) -> tuple[Item, bool]:
         """Pop the next queued message or chunk, reading until there is one.
@@ -190,28 +194,30 @@ class Receiving:
         """A stream takes over: drop what ``receive()`` collected of a message."""
         self._partial = None
 
-    async def _add_part(self, chunk: MessageChunk) -> str | bytes | None:
+    def _message_step(self, item: Item) -> str | bytes | None:
         """Collect one part of a message; the message when complete.
 
         Parts of a message whose start went to an abandoned ``receive_stream()`` are
         skipped.
         """
-        if chunk.first:
+        if not isinstance(item, MessageChunk):
+            self._partial = None  # any abandoned part of a message ends here
+            return item
+        if item.first:
             self._partial = []
         elif self._partial is None:
             return None  # the rest of a message that a stream gave up on
         limit = self._max_message_size
-        if limit is not None and chunk.size > limit:
+        if limit is not None and item.size > limit:
             self._partial = None
-            error = RemoteProtocolError(
-                f"message of at least {chunk.size} bytes exceeds the limit of {limit}", 1009
+            raise MessageTooBig(
+                f"message of at least {item.size} bytes exceeds the limit of {limit}"
             )
-            raise await self._failed(error)
-        self._partial.append(chunk.data)
-        if not chunk.final:
+        self._partial.append(item.data)
+        if not item.final:
             return None
         parts, self._partial = self._partial, None
-        if isinstance(chunk.data, str):
+        if isinstance(item.data, str):
             return "".join(parts)  # type: ignore[arg-type]
         return b"".join(parts)  # type: ignore[arg-type]
 
@@ -225,14 +231,6 @@ class Receiving:
     def stream(self, max_size: int | None) -> MessageStream:
         """The pieces of the next message (see ``WebSocket.receive_stream``)."""
         return MessageStream(self, max_size)
-
-    async def check_stream_size(self, size: int, max_size: int | None) -> None:
-        """Fail with 1009 if a streamed message of ``size`` bytes is over ``max_size``."""
-        if max_size is not None and size > max_size:
-            error = RemoteProtocolError(
-                f"streamed message exceeds the limit of {max_size} bytes", 1009
-            )
-            raise await self._failed(error)
 
 
 class MessageStream:
@@ -253,31 +251,20 @@ class MessageStream:
     async def __anext__(self) -> str | bytes:
         if self._done:
             raise StopAsyncIteration
-        receiving = self._receiving
-        await receiving.start()
-        waited = False
-        try:
-            while True:
-                item, waited_now = await receiving.next_item()
-                waited = waited or waited_now
-                if not isinstance(item, MessageChunk):
-                    self._done = True  # a whole message, in one piece
-                    receiving.abandon_partial()
-                    data = item
-                    break
-                chunk = item
-                if not self._started and not chunk.first:
-                    continue  # the rest of a message someone else gave up on
-                self._started = True
-                receiving.abandon_partial()
-                self._size = max(chunk.size, self._size + len(chunk.data))
-                await receiving.check_stream_size(self._size, self._max_size)
-                self._done = chunk.final
-                data = chunk.data
-                break
-        finally:
-            receiving.release()
-        if not waited:
-            await trio.lowlevel.cancel_shielded_checkpoint()
-        return data
+        return await self._receiving.take(self._step)
 
+    def _step(self, item: Item) -> str | bytes | None:
+        receiving = self._receiving
+        if not isinstance(item, MessageChunk):
+            self._done = True  # a whole message, in one piece
+            receiving.abandon_partial()
+            return item
+        if not self._started and not item.first:
+            return None  # the rest of a message someone else gave up on
+        self._started = True
+        receiving.abandon_partial()
+        self._size = max(item.size, self._size + len(item.data))
+        if self._max_size is not None and self._size > self._max_size:
+            raise MessageTooBig(f"streamed message exceeds the limit of {self._max_size} bytes")
+        self._done = item.final
+        return item.data

@@ -84,18 +84,10 @@ class Writer:
 
     async def send_message(self, encode: Callable[[], bytes]) -> None:
         """Write a data message: ``encode()`` runs holding both locks, once OPEN is checked."""
-        # (send_fragment inlined: this is every message's path)
         message_lock = self._message_lock
         await message_lock.acquire()
         try:
-            lock = self._lock
-            await lock.acquire()
-            try:
-                if self._protocol.state is not State.OPEN:
-                    raise self._endpoint.closing_error()
-                await self.write(encode())
-            finally:
-                lock.release()
+            await self.send_fragment(encode)
         finally:
             message_lock.release()
 
