@@ -618,24 +618,32 @@ def main() -> int:
         "samples": outcome["samples"],
     }
     report["command"] = report["command"].strip()
-    text = markdown(report)
+    write_results(report, markdown(report), args.out_dir, args.smoke, "latest")
+    if args.smoke:
+        return smoke_verdict(smoke_failures(report), f"{len(servers)} servers, "
+                             f"{len(METRICS)} metrics, {report['elapsed']:.1f} s")
+    return 1 if report["errors"] else 0
+
+
+def write_results(
+    report: dict[str, Any], text: str, out_dir: Path | None, smoke: bool, name: str
+) -> None:
+    """Print the Markdown; write NAME.md and NAME.json (a smoke run only with --out-dir)."""
     print(text)
-    out_dir = args.out_dir or (None if args.smoke else BENCH / "results")
+    out_dir = out_dir or (None if smoke else BENCH / "results")
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "latest.md").write_text(text)
-        (out_dir / "latest.json").write_text(json.dumps(report, indent=1) + "\n")
-        log(f"wrote {out_dir / 'latest.md'} and {out_dir / 'latest.json'}")
-    if args.smoke:
-        failures = smoke_failures(report)
-        for failure in failures:
-            log(f"FAIL {failure}")
-        log(
-            f"smoke: {'FAILED' if failures else 'ok'}: {len(servers)} servers, "
-            f"{len(METRICS)} metrics, {report['elapsed']:.1f} s"
-        )
-        return 1 if failures else 0
-    return 1 if report["errors"] else 0
+        (out_dir / f"{name}.md").write_text(text)
+        (out_dir / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
+        log(f"wrote {out_dir / f'{name}.md'} and {out_dir / f'{name}.json'}")
+
+
+def smoke_verdict(failures: list[str], summary: str) -> int:
+    """Log a smoke run's failures and verdict; its exit status."""
+    for failure in failures:
+        log(f"FAIL {failure}")
+    log(f"smoke: {'FAILED' if failures else 'ok'}: {summary}")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

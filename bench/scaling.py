@@ -67,6 +67,8 @@ from run import (  # noqa: E402
     machine_line,
     read_line,
     set_affinity,
+    smoke_verdict,
+    write_results,
 )
 
 DEFAULT_SERVERS = (FLOOR, "rawsock", "websockets-asyncio")
@@ -753,25 +755,12 @@ def main() -> int:
         "notes": outcome["notes"],
         "samples": outcome["samples"],
     }
-    text = markdown(report)
-    print(text)
-    out_dir = args.out_dir or (None if args.smoke else BENCH / "results")
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "scaling.md").write_text(text)
-        (out_dir / "scaling.json").write_text(json.dumps(report, indent=1) + "\n")
-        log(f"wrote {out_dir / 'scaling.md'} and {out_dir / 'scaling.json'}")
+    write_results(report, markdown(report), args.out_dir, args.smoke, "scaling")
     if outcome["timed_out"]:
         return 2
     if args.smoke:
-        failures = smoke_failures(report)
-        for failure in failures:
-            log(f"FAIL {failure}")
-        log(
-            f"smoke: {'FAILED' if failures else 'ok'}: {len(servers)} servers, "
-            f"{len(settings.steps)} steps, {report['elapsed']:.1f} s"
-        )
-        return 1 if failures else 0
+        return smoke_verdict(smoke_failures(report), f"{len(servers)} servers, "
+                             f"{len(settings.steps)} steps, {report['elapsed']:.1f} s")
     return 1 if report["errors"] else 0
 
 
