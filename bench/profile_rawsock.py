@@ -205,12 +205,12 @@ def load(case: str, port: int, pid: int, duration: float, warmup: float) -> dict
 
 
 def describe(case: str, result: dict[str, Any]) -> str:
-    tp = CASES[case][1] is TP1M
-    rate = f"{result['rate']:.0f} MB/s" if tp else f"{result['rate']:.0f} round trips/s"
+    unit = UNITS[id(CASES[case][1])]
+    rate = f"{result['rate']:.0f} MB/s" if unit == "message" else f"{result['rate']:.0f} {unit}s/s"
     per_op = result["server_cpu"] / result["ops"] * 1e6 if result["ops"] else 0.0
     return (
         f"{result['ops']} ops in {result['seconds']:.1f} s, {rate}, server CPU "
-        f"{per_op:.1f} µs per {'message' if tp else 'round trip'}"
+        f"{per_op:.1f} µs per {unit}"
     )
 
 
