@@ -180,7 +180,8 @@ class WebSocket(trio.abc.AsyncResource):
 
         Chunks are ``str`` for a text message (validated UTF-8, never splitting a
         character) or ``bytes``; a message of any size passes in constant memory. A
-        small message that arrived whole comes as one chunk. If the iteration stops
+        chunk is what one read of the socket brought of the message, its fragments
+        joined; a small message that arrived whole comes as one chunk. If the iteration stops
         before the end (``break``, an exception, cancellation of the consuming task),
         the rest of that message is discarded as it arrives, and the next ``receive()``
         or ``receive_stream()`` starts with the next message; cancelling one step of the

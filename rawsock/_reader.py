@@ -78,6 +78,13 @@ class ReadSink(Protocol):
     def feed(self, data: bytes | bytearray) -> int:
         """Hand received bytes to the core and act on its events; the frames parsed."""
 
+    @property
+    def has_unparsed_input(self) -> bool:
+        """Bytes already read wait in the core (the queue was full): parse them first."""
+
+    def feed_buffered(self) -> int:
+        """Parse the bytes waiting in the core, as far as there is room; the frames."""
+
     async def after_read(self) -> None:
         """Write the replies the core queued (pongs, close); close TCP if it says so."""
 
@@ -306,7 +313,11 @@ class Reader:
     # -- reading -----------------------------------------------------------------------
 
     async def _read(self, deadline: float) -> bool:
-        """Read once and process it (holding the baton); False if ``deadline`` passed."""
+        """Read once and process it (holding the baton); False if ``deadline`` passed.
+
+        Bytes that an earlier read left in the core (see ``ReadSink.has_unparsed_input``)
+        are parsed first, without reading the socket.
+        """
         deferred = self._deferred
         if deferred is not None:
             self._deferred = None
@@ -314,39 +325,44 @@ class Reader:
             return True
         self._busy = True
         data: bytes | bytearray
+        sink = self._sink
         try:
-            if self._initial:
-                data, self._initial = self._initial, b""
+            if sink.has_unparsed_input:  # bytes read earlier, when the queue was full
+                sink.feed_buffered()
                 await trio.lowlevel.checkpoint()
             else:
-                try:
-                    if deadline == _INF:
-                        data = await self._stream.receive_some(self._read_size)
-                    else:
-                        with trio.move_on_at(deadline) as scope:
+                if self._initial:
+                    data, self._initial = self._initial, b""
+                    await trio.lowlevel.checkpoint()
+                else:
+                    try:
+                        if deadline == _INF:
                             data = await self._stream.receive_some(self._read_size)
-                        if scope.cancelled_caught:
-                            return False
-                except _TRANSPORT_ERRORS as error:
-                    self._eof = True
-                    self._sink.transport_lost(error)
-                    return True
-                if not data:
-                    self._eof = True
-            frames = self._sink.feed(data)
-            # Larger reads only while they come back full of few, large frames: a read
-            # full of tiny frames (empty ones, which make no event, included) is
-            # processed without a pause, so it stays small and other connections wait
-            # at most one small read's worth of parsing.
-            size = self._read_size
-            if len(data) == size and frames <= _FEW_FRAMES:
-                self._read_size = min(size * 2, MAX_READ_SIZE)
-            elif size != READ_SIZE:
-                self._read_size = READ_SIZE
+                        else:
+                            with trio.move_on_at(deadline) as scope:
+                                data = await self._stream.receive_some(self._read_size)
+                            if scope.cancelled_caught:
+                                return False
+                    except _TRANSPORT_ERRORS as error:
+                        self._eof = True
+                        sink.transport_lost(error)
+                        return True
+                    if not data:
+                        self._eof = True
+                frames = sink.feed(data)
+                # Larger reads only while they come back full of few, large frames: a read
+                # full of tiny frames (empty ones, which make no event, included) is
+                # processed without a pause, so it stays small and other connections wait
+                # at most one small read's worth of parsing.
+                size = self._read_size
+                if len(data) == size and frames <= _FEW_FRAMES:
+                    self._read_size = min(size * 2, MAX_READ_SIZE)
+                elif size != READ_SIZE:
+                    self._read_size = READ_SIZE
         finally:
             self._busy = False
             self._wake()
-        await self._sink.after_read()
+        await sink.after_read()
         return True
 
     async def _park(self, deadline: float) -> bool:

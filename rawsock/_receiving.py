@@ -15,29 +15,42 @@ not in the cancelled call.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 import trio
 
 from ._reader import Reader
 from .sansio._errors import ConnectionClosed, RemoteProtocolError
 from .sansio._events import MessageChunk
+from .sansio._joiner import Joiner
 
-__all__ = ["ITEM_OVERHEAD", "MessageQueue", "MessageStream", "MessageTooBig", "Receiving"]
-
-#: What a queued message or chunk counts against ``receive_buffer`` beyond its length:
-#: roughly its Python object overhead, so a flood of empty messages still fills it.
-ITEM_OVERHEAD = 64
+__all__ = ["MessageQueue", "MessageStream", "MessageTooBig", "Receiving", "item_cost"]
 
 Item = str | bytes | MessageChunk
+
+_SLOT = 8  # the queue's reference to an item
+#: A chunk's own object, its ``size`` (an int of its own), and the queue's reference.
+_CHUNK_OVERHEAD = sys.getsizeof(MessageChunk(b"", True, False, 0)) + sys.getsizeof(1 << 20) + 8
+
+
+def item_cost(item: Item) -> int:
+    """The memory a queued item takes, Python object overhead included.
+
+    What the queue counts against ``receive_buffer``: a flood of empty messages or of
+    tiny chunks fills the budget as surely as large messages do.
+    """
+    if isinstance(item, MessageChunk):
+        return sys.getsizeof(item.data) + _CHUNK_OVERHEAD
+    return sys.getsizeof(item) + _SLOT
 
 
 class MessageQueue:
     """Received messages and chunks not consumed yet, counted against a budget.
 
     Args:
-        budget: bytes (``ITEM_OVERHEAD`` each item included) at which the queue is full.
+        budget: bytes of memory (see :func:`item_cost`) at which the queue is full.
         pause: called when the queue becomes full.
         resume: called when it has room again.
     """
@@ -60,11 +73,11 @@ class MessageQueue:
     def __len__(self) -> int:
         return self.count
 
-    def append(self, item: Item, length: int) -> None:
-        """Queue a message or chunk of ``length`` bytes (characters for ``str``)."""
+    def append(self, item: Item) -> None:
+        """Queue a message or chunk."""
         self._items.append(item)
         self.count += 1
-        self.size += length + ITEM_OVERHEAD
+        self.size += item_cost(item)
         if not self.full and self.size >= self._budget:
             self.full = True
             self._pause()
@@ -79,7 +92,7 @@ class MessageQueue:
         else:
             items.clear()
             self._head = 0
-        self.size -= len(item.data if isinstance(item, MessageChunk) else item) + ITEM_OVERHEAD
+        self.size -= item_cost(item)
         if self.full and self.size < self._budget:
             self.full = False
             self._resume()
@@ -134,7 +147,8 @@ class Receiving:
         self._queue = queue
         self._endpoint = endpoint
         self._max_message_size = max_message_size  # for whole messages; streams have theirs
-        self._partial: list[str | bytes] | None = None  # receive()'s message in progress
+        # receive()'s message in progress
+        self._partial: Joiner[str] | Joiner[bytes] | None = None
 
     async def receive(self) -> str | bytes:
         """One whole message (see ``WebSocket.receive``)."""
@@ -203,9 +217,11 @@ class Receiving:
         if not isinstance(item, MessageChunk):
             self._partial = None  # any abandoned part of a message ends here
             return item
+        data = item.data
         if item.first:
-            self._partial = []
-        elif self._partial is None:
+            self._partial = Joiner("") if isinstance(data, str) else Joiner(b"")
+        partial = self._partial
+        if partial is None:
             return None  # the rest of a message that a stream gave up on
         limit = self._max_message_size
         if limit is not None and item.size > limit:
@@ -213,13 +229,15 @@ class Receiving:
             raise MessageTooBig(
                 f"message of at least {item.size} bytes exceeds the limit of {limit}"
             )
-        self._partial.append(item.data)
+        # (the chunks of one message are all str, or all bytes)
+        if isinstance(data, str):
+            cast(Joiner[str], partial).append(data)
+        else:
+            cast(Joiner[bytes], partial).append(data)
         if not item.final:
             return None
-        parts, self._partial = self._partial, None
-        if isinstance(item.data, str):
-            return "".join(parts)  # type: ignore[arg-type]
-        return b"".join(parts)  # type: ignore[arg-type]
+        self._partial = None
+        return partial.join()
 
     async def _failed(self, error: RemoteProtocolError) -> ConnectionClosed:
         endpoint = self._endpoint

@@ -50,6 +50,10 @@ _BUG_CLOSE_LIMIT = 1.0
 #: peer still sends, so that the close frame is not lost to a TCP reset (§7.1.1).
 _LINGER_TIME = 2.0
 _LINGER_BYTES = 64 * 1024 * 1024
+#: Pieces of frames the core parses before their events are routed (see ``feed``).
+PARSE_BATCH = 256
+#: Bytes of replies (pongs) after which parsing waits for them to be written.
+_MAX_UNSENT_REPLIES = 64 * 1024
 
 
 class Session:
@@ -204,25 +208,64 @@ class Session:
     # -- what the parts call back -------------------------------------------------------
 
     def feed(self, data: bytes | bytearray) -> int:
-        """Feed received bytes to the core and route its events; the frames parsed."""
+        """Feed received bytes to the core and route its events; the frames parsed.
+
+        The core parses at most :data:`PARSE_BATCH` pieces at a time and its events are
+        routed between batches, so a read full of tiny frames never makes more than a
+        batch's worth of objects at once. Once the queue is full, or the core holds
+        ``_MAX_UNSENT_REPLIES`` bytes of pongs, the rest of the read waits in the core,
+        unparsed (:attr:`has_unparsed_input`), until there is room or they are written.
+        """
         protocol = self.protocol
         pieces = protocol.pieces_received
-        error: RemoteProtocolError | None = None
         try:
-            protocol.receive_data(data)
-        except RemoteProtocolError as exc:
-            error = exc
+            protocol.receive_data(data, max_pieces=PARSE_BATCH)
+            self._route()
+            self._parse_more()
+        except RemoteProtocolError as error:
+            self._route(error)
+        return protocol.pieces_received - pieces
+
+    @property
+    def has_unparsed_input(self) -> bool:
+        """Received bytes wait in the core for room in the queue, or for the replies
+        to what came before them to be written (see :meth:`feed`)."""
+        return self.protocol.has_unparsed_input
+
+    def feed_buffered(self) -> int:
+        """Parse what :meth:`feed` left in the core, as far as the queue has room."""
+        protocol = self.protocol
+        pieces = protocol.pieces_received
+        try:
+            self._parse_more()
+        except RemoteProtocolError as error:
+            self._route(error)
+        return protocol.pieces_received - pieces
+
+    def _parse_more(self) -> None:
+        protocol = self.protocol
+        queue = self.queue
+        while (
+            protocol.has_unparsed_input
+            and not queue.full
+            and protocol.bytes_to_send < _MAX_UNSENT_REPLIES
+        ):
+            protocol.parse_buffered(max_pieces=PARSE_BATCH)
+            self._route()
+
+    def _route(self, error: RemoteProtocolError | None = None) -> None:
+        """Route the core's events: messages to the queue, pongs to the ping tracker."""
+        protocol = self.protocol
         events = protocol.events()
         closing = self._closing
         queue = self.queue
         for event in events:
             if isinstance(event, TextMessage | BinaryMessage):
                 if not closing:
-                    payload = event.data
-                    queue.append(payload, len(payload))
+                    queue.append(event.data)
             elif isinstance(event, MessageChunk):
                 if not closing:
-                    queue.append(event, len(event.data))
+                    queue.append(event)
             elif isinstance(event, Pong):
                 self.pings.pong_received(event.payload)
         if error is not None:
@@ -234,7 +277,6 @@ class Session:
                 protocol.fail(error)
         if protocol.state is State.CLOSED:
             self._set_closed(error)
-        return protocol.pieces_received - pieces
 
     async def after_read(self) -> None:
         """Write what the core queued by itself (pongs, close replies); maybe close TCP."""

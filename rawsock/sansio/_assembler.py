@@ -22,6 +22,12 @@ never splitting a character), so a consumer can stream messages of any size in c
 memory and apply its own limit (``MessageChunk.size`` grows as frame headers announce
 more, so a consumer can still refuse a message before its payload arrives). A message
 that fits in one piece still comes out whole.
+
+Memory: the pieces of a message are held in a :class:`~._joiner.Joiner`, never one object
+per frame, so a message sent as a million one-byte fragments costs about what it would
+cost in one frame. In chunked mode the pieces that one ``receive_data`` call brings are
+gathered into one chunk: :meth:`MessageAssembler.take_chunk` hands it out when the call
+ends or before a close frame's event.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from ._deflate import DeflateCodec
 from ._errors import RemoteProtocolError
 from ._events import BinaryMessage, MessageChunk, TextMessage
 from ._frames import RSV1, Opcode, Piece
+from ._joiner import Joiner
 from ._utf8 import Utf8Decoder
 
 __all__ = ["MessageAssembler"]
@@ -47,8 +54,9 @@ class MessageAssembler:
     """
 
     __slots__ = (
+        "_binaries",
+        "_chunk_first",
         "_chunked",
-        "_chunks",
         "_compressed",
         "_decoder",
         "_deflate",
@@ -75,8 +83,11 @@ class MessageAssembler:
         self._deflate = deflate
         self._compressed = False  # the message in progress is compressed
         self._opcode: Opcode | None = None  # type of the message in progress
-        self._chunks: list[bytes] = []  # binary message in progress
-        self._texts: list[str] = []  # text message in progress, already decoded
+        # The message in progress (text already decoded); in chunked mode, only what
+        # the current receive_data call brought of it, until take_chunk().
+        self._texts: Joiner[str] | None = None
+        self._binaries: Joiner[bytes] | None = None
+        self._chunk_first = False  # the gathered chunk starts its message
         self._size = 0  # payload bytes of the message in progress, counted from headers
         self._decoder: Utf8Decoder | None = None
 
@@ -93,8 +104,9 @@ class MessageAssembler:
     def receive(self, piece: Piece) -> TextMessage | BinaryMessage | MessageChunk | None:
         """Take the next piece of a data frame; return a message when one completes.
 
-        In chunked mode, return a :class:`MessageChunk` for each piece of a message that
-        did not arrive whole.
+        In chunked mode, a message that did not arrive whole is gathered instead: its
+        last piece returns a :class:`MessageChunk` with everything since the last
+        :meth:`take_chunk`, which hands out the rest.
 
         Raises:
             RemoteProtocolError: 1002, 1007 or 1009 as described in the module doc.
@@ -121,49 +133,69 @@ class MessageAssembler:
         if self._compressed:
             data = self._inflate(data, final)
         if self._chunked:
-            return self._chunk(
-                data, piece.first and header.opcode is not Opcode.CONTINUATION, final
-            )
+            first = piece.first and header.opcode is not Opcode.CONTINUATION
+            return self._gather(data, first, final)
         if self._opcode is Opcode.TEXT:
             decoder = self._decoder
             assert decoder is not None
-            text = decoder.decode(data, final)
-            if text:
-                self._texts.append(text)
-            if not final:
-                return None
             texts = self._texts
-            message: TextMessage | BinaryMessage = TextMessage(
-                texts[0] if len(texts) == 1 else "".join(texts)
-            )
-            self._texts = []
-        else:
-            if data:
-                self._chunks.append(data)
+            assert texts is not None
+            texts.append(decoder.decode(data, final))
             if not final:
                 return None
-            chunks = self._chunks
-            message = BinaryMessage(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-            self._chunks = []
+            message: TextMessage | BinaryMessage = TextMessage(texts.join())
+        else:
+            binaries = self._binaries
+            assert binaries is not None
+            binaries.append(data)
+            if not final:
+                return None
+            message = BinaryMessage(binaries.join())
+        self._end_message()
+        return message
+
+    def take_chunk(self) -> MessageChunk | None:
+        """In chunked mode, the message data gathered since the last call, if any.
+
+        The protocol calls it at the end of each ``receive_data`` and before it records
+        a close frame's event.
+        """
+        pieces = self._texts if self._texts is not None else self._binaries
+        if pieces is None or not (pieces.size or self._chunk_first):
+            return None  # nothing to deliver (say, empty fragments): no event at all
+        event = MessageChunk(pieces.join(), self._chunk_first, False, self._size)
+        self._chunk_first = False
+        return event
+
+    def _gather(self, data: bytes, first: bool, final: bool) -> MessageChunk | None:
+        self._chunk_first = self._chunk_first or first
+        chunk: str | bytes
+        if self._opcode is Opcode.TEXT:
+            decoder = self._decoder
+            assert decoder is not None
+            texts = self._texts
+            assert texts is not None
+            texts.append(decoder.decode(data, final))
+            if not final:
+                return None
+            chunk = texts.join()
+        else:
+            binaries = self._binaries
+            assert binaries is not None
+            binaries.append(data)
+            if not final:
+                return None
+            chunk = binaries.join()
+        event = MessageChunk(chunk, self._chunk_first, True, self._size)
+        self._chunk_first = False
+        self._end_message()
+        return event
+
+    def _end_message(self) -> None:
         self._opcode = None
         self._size = 0
         self._decoder = None
-        return message
-
-    def _chunk(self, data: bytes, first: bool, final: bool) -> MessageChunk | None:
-        chunk: str | bytes = data
-        if self._opcode is Opcode.TEXT:
-            decoder = self._decoder
-            assert decoder is not None
-            chunk = decoder.decode(data, final)
-        if not chunk and not first and not final:
-            return None  # nothing to deliver (say, an empty fragment): no event at all
-        event = MessageChunk(chunk, first, final, self._size)
-        if final:
-            self._opcode = None
-            self._size = 0
-            self._decoder = None
-        return event
+        self._texts = self._binaries = None
 
     def _inflate(self, data: bytes, final: bool) -> bytes:
         deflate = self._deflate
@@ -187,6 +219,9 @@ class MessageAssembler:
             self._compressed = bool(rsv & RSV1)  # the parser allows RSV1 only with deflate
             if opcode is Opcode.TEXT:
                 self._decoder = Utf8Decoder()
+                self._texts = Joiner("")
+            else:
+                self._binaries = Joiner(b"")
         if self._compressed:
             return  # the limit applies to the decompressed size (see _inflate)
         size = self._size + length

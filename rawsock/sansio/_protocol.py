@@ -71,7 +71,9 @@ class Protocol:
         chunked: deliver messages that arrive in several pieces as ``MessageChunk``
             events instead of holding them whole (for streaming; see ``_assembler.py``).
             The caller then enforces ``max_message_size`` on whole messages, with the
-            help of ``MessageChunk.size``.
+            help of ``MessageChunk.size``. What one call brings of a message comes as
+            one chunk, gathered across the pings and pongs between its fragments (their
+            events come first), never across a close frame.
     """
 
     def __init__(
@@ -108,7 +110,8 @@ class Protocol:
         self.deflate = deflate
         self._sending_compressed = False
         self._events: list[Event] = []
-        self._outbox: list[bytes] = []
+        # Frames to write, in order; the pongs of consecutive pings share one bytearray.
+        self._outbox: list[bytes | bytearray] = []
         self._sending_opcode: Opcode | None = None  # a fragmented message being sent
         self._eof = False
         #: ``(code, reason)`` of the close frame we sent, once sent.
@@ -123,6 +126,9 @@ class Protocol:
         #: Frames parsed so far, a frame that spans several ``receive_data`` calls
         #: counting once per call: how much work a read of this size was.
         self.pieces_received = 0
+        #: ``receive_data`` or ``parse_buffered`` stopped at ``max_pieces`` with
+        #: received bytes left to parse.
+        self.has_unparsed_input = False
 
     # -- receiving ---------------------------------------------------------------------
 
@@ -146,10 +152,18 @@ class Protocol:
         """Whether the peer has ended the transport (``receive_data(b"")``)."""
         return self._eof
 
-    def receive_data(self, data: bytes | bytearray) -> None:
+    def receive_data(self, data: bytes | bytearray, *, max_pieces: int | None = None) -> None:
         """Process received bytes; ``b""`` means the peer closed the transport.
 
         Events are collected for :meth:`events`; replies go to the outbox.
+
+        Args:
+            data: the bytes received.
+            max_pieces: stop after this many pieces of frames (``None``: parse all).
+                Each piece may make an event (and a ping a pong in the outbox), so the
+                objects one call makes stay bounded however small the peer's frames
+                are; :attr:`has_unparsed_input` then says that bytes wait, and
+                :meth:`parse_buffered` goes on.
 
         Raises:
             RemoteProtocolError: the peer broke the protocol. Parsing stops for good;
@@ -161,25 +175,57 @@ class Protocol:
         if not data:
             self._eof = True
             self.state = State.CLOSED
+            self.has_unparsed_input = False
             return
         if self.state is State.CLOSED or self._violation is not None:
             return
+        self._parser.feed(data)
+        self._parse(max_pieces)
+
+    def parse_buffered(self, *, max_pieces: int | None = None) -> None:
+        """Go on parsing what :meth:`receive_data` left when it stopped at ``max_pieces``.
+
+        Raises:
+            RemoteProtocolError: as :meth:`receive_data` does.
+        """
+        if self.state is State.CLOSED or self._violation is not None:
+            self.has_unparsed_input = False
+            return
+        self._parse(max_pieces)
+
+    def _parse(self, max_pieces: int | None) -> None:
         parser = self._parser
-        parser.feed(data)
+        assembler = self._assembler
+        left = -1 if max_pieces is None else max_pieces
+        self.has_unparsed_input = False
         try:
-            while (piece := parser.next_piece()) is not None:
+            while left and (piece := parser.next_piece()) is not None:
+                left -= 1
                 self.pieces_received += 1
-                if piece.header.opcode < 0x8:
-                    message = self._assembler.receive(piece)
+                opcode = piece.header.opcode
+                if opcode < 0x8:
+                    message = assembler.receive(piece)
                     if message is not None:
                         self._events.append(message)
-                elif piece.header.rsv:
+                    continue
+                if piece.header.rsv:
                     raise RemoteProtocolError("reserved bit set on a control frame")
-                elif self._receive_control(piece.header.opcode, piece.data):
-                    break  # the close frame: nothing after it is processed (§5.5.1)
+                if opcode is Opcode.CLOSE and self.chunked:
+                    self._take_chunk()  # the data before the close frame comes first
+                if self._receive_control(opcode, piece.data):
+                    return  # the close frame: nothing after it is processed (§5.5.1)
+            self.has_unparsed_input = not left and parser.buffered > 0
         except RemoteProtocolError as error:
             self._violation = error
             raise
+        finally:
+            if self.chunked:
+                self._take_chunk()
+
+    def _take_chunk(self) -> None:
+        chunk = self._assembler.take_chunk()
+        if chunk is not None:
+            self._events.append(chunk)
 
     def events(self) -> list[Event]:
         """Return (and forget) the events produced since the last call."""
@@ -192,7 +238,7 @@ class Protocol:
         if opcode is Opcode.PING:
             self._events.append(Ping(payload))
             if self.state is State.OPEN:
-                self._outbox.append(self._frame(Opcode.PONG, payload))
+                self._queue_pong(payload)
         elif opcode is Opcode.PONG:
             self._events.append(Pong(payload))
         else:
@@ -312,7 +358,25 @@ class Protocol:
         if not outbox:
             return b""
         self._outbox = []
-        return outbox[0] if len(outbox) == 1 else b"".join(outbox)
+        if len(outbox) == 1:
+            data = outbox[0]
+            return data if type(data) is bytes else bytes(data)
+        return b"".join(outbox)
+
+    @property
+    def bytes_to_send(self) -> int:
+        """How many bytes the outbox holds."""
+        return sum(map(len, self._outbox))
+
+    def _queue_pong(self, payload: bytes) -> None:
+        """Queue the pong for a ping (§5.5.2), in one buffer with the pongs before it,
+        so that a flood of pings costs the bytes of their pongs, not an object each."""
+        outbox = self._outbox
+        frame = self._frame(Opcode.PONG, payload)
+        if outbox and type(outbox[-1]) is bytearray:
+            outbox[-1] += frame
+        else:
+            outbox.append(bytearray(frame))
 
     def _send_control(self, opcode: Opcode, payload: bytes) -> None:
         if self.state is not State.OPEN:

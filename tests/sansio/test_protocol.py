@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import pytest
 import wsproto.frame_protocol as wsframes
@@ -527,3 +528,93 @@ def test_pieces_received_counts_frames_that_make_no_event() -> None:
     protocol.events()
     protocol.receive_data(empty * 50)
     assert protocol.events() == [] and protocol.pieces_received == 151
+
+
+def test_chunked_mode_gathers_what_one_call_brings_across_pings() -> None:
+    """A million-fragment message must not cost an event per fragment: the fragments
+    one call brings come as one chunk, pings between them included (their events
+    first); a close frame's event comes after the data before it."""
+    s = Protocol(Role.SERVER, chunked=True, max_message_size=None)
+    wire = masked(Opcode.BINARY, b"a", fin=False)
+    for _ in range(99):
+        wire += masked(Opcode.CONTINUATION, b"a", fin=False) + masked(Opcode.PING, b"")
+    s.receive_data(wire)
+    events = s.events()
+    chunks = [e for e in events if isinstance(e, MessageChunk)]
+    assert [c.data for c in chunks] == [b"a" * 100] and chunks[0].first
+    assert sum(isinstance(e, Ping) for e in events) == 99
+    s.receive_data(masked(Opcode.CONTINUATION, b"b", fin=False) + masked(Opcode.CLOSE, b""))
+    events = s.events()
+    assert isinstance(events[0], MessageChunk) and events[0].data == b"b"
+    assert isinstance(events[1], CloseReceived)
+
+
+def test_max_pieces_stops_parsing_and_parse_buffered_goes_on() -> None:
+    s = server()
+    wire = b"".join(masked(Opcode.TEXT, str(i).encode()) for i in range(10))
+    s.receive_data(wire, max_pieces=4)
+    assert [e.data for e in s.events()] == ["0", "1", "2", "3"]  # type: ignore[union-attr]
+    assert s.has_unparsed_input
+    s.parse_buffered(max_pieces=4)
+    assert [e.data for e in s.events()] == ["4", "5", "6", "7"]  # type: ignore[union-attr]
+    s.parse_buffered(max_pieces=4)
+    assert [e.data for e in s.events()] == ["8", "9"]  # type: ignore[union-attr]
+    assert not s.has_unparsed_input
+
+
+def test_pongs_for_a_ping_flood_share_one_buffer() -> None:
+    s = server()
+    s.receive_data(masked(Opcode.PING, b"") * 1000)
+    assert len(s.events()) == 1000
+    assert s.bytes_to_send == 2000  # 1000 empty pongs of 2 bytes, unmasked
+    data = s.data_to_send()
+    assert type(data) is bytes and data == encode_frame(Opcode.PONG, b"") * 1000
+
+
+def reassembled(events: Sequence[object]) -> tuple[list[str | bytes], list[object]]:
+    """Whole messages from chunks, and the other events."""
+    messages: list[list[str | bytes]] = []
+    others: list[object] = []
+    for event in events:
+        if isinstance(event, MessageChunk):
+            if event.first:
+                messages.append([])
+            messages[-1].append(event.data)
+        elif isinstance(event, TextMessage | BinaryMessage):
+            messages.append([event.data])
+        else:
+            others.append(event)
+    joined = [
+        "".join(m) if isinstance(m[0], str) else b"".join(m)  # type: ignore[arg-type]
+        for m in messages
+    ]
+    return joined, others
+
+
+@given(
+    messages,
+    st.integers(min_value=1, max_value=5),
+    st.sampled_from([True, False]),
+)
+def test_events_do_not_depend_on_batches(
+    payloads: list[str | bytes], batch: int, chunked: bool
+) -> None:
+    c = client()
+    for payload in payloads:
+        c.send(payload[: len(payload) // 2], fin=False)
+        c.send_ping(b"p")
+        c.send(payload[len(payload) // 2 :])
+    wire = c.data_to_send()
+    whole = Protocol(Role.SERVER, chunked=chunked, max_message_size=None)
+    whole.receive_data(wire)
+    batched = Protocol(Role.SERVER, chunked=chunked, max_message_size=None)
+    batched.receive_data(wire, max_pieces=batch)
+    events = batched.events()
+    while batched.has_unparsed_input:
+        batched.parse_buffered(max_pieces=batch)
+        events += batched.events()
+    if chunked:  # chunk boundaries follow the calls; the messages and pings do not
+        assert reassembled(events) == reassembled(whole.events())
+    else:
+        assert events == whole.events()
+    assert batched.data_to_send() == whole.data_to_send()

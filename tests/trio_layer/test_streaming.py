@@ -128,7 +128,8 @@ async def test_abandoned_stream_discards_the_rest_of_its_message() -> None:
             await client.send_stream([b"a" * 1000, b"b" * 1000, b"c" * 1000])
             await client.send("next message")
             async for chunk in server.receive_stream():
-                assert chunk == b"a" * 1000
+                # (the fragments one read brings come as one chunk)
+                assert chunk.startswith(b"a" * 1000)
                 break
             assert await server.receive() == "next message"
 
