@@ -103,7 +103,10 @@ class ConnectionOptions(TypedDict, total=False):
         open_timeout: seconds for the opening handshake (server: for the client's
             request and, with TLS, its handshake; client: for each attempt's connecting,
             proxy tunnel, TLS and handshake): > 0, or ``None`` for no limit. Default 10.
-        close_timeout: seconds to wait for the closing handshake: > 0. Default 10.
+        close_timeout: seconds to wait for the closing handshake: > 0. Default 10. When
+            it passes (or the connection fails) before the peer's close frame came, up to
+            that long again, at most 2 s of it, goes to reading what the peer still
+            sends, so that the socket is not reset under our close frame.
         ping_interval: seconds between keepalive pings: > 0, or ``None`` to turn
             keepalive off. Default 20.
         ping_timeout: seconds to wait for a keepalive pong before closing with 1011:

@@ -276,12 +276,13 @@ class Reader:
 
     # -- closing -----------------------------------------------------------------------
 
-    async def drain(self, max_bytes: int) -> None:
-        """Read and drop what the peer still sends until it closes, or ``max_bytes``.
+    async def drain(self, max_bytes: int, done: Callable[[bytes | bytearray], bool]) -> None:
+        """Read and drop what the peer still sends until it closes, ``done(data)`` says
+        so, or ``max_bytes`` have come.
 
-        For a connection that failed while the peer was sending: closing a TCP socket
-        with unread bytes makes the kernel reset the connection, and the peer may then
-        lose the close frame before reading it.
+        For a connection we are closing while the peer may still be sending: closing a
+        TCP socket with unread bytes makes the kernel reset the connection, and the
+        peer may then lose the close frame before reading it.
         """
         while not self._eof and max_bytes > 0:
             if self._busy:
@@ -290,13 +291,15 @@ class Reader:
             self._busy = True
             try:
                 data = await self._stream.receive_some(MAX_READ_SIZE)
-            except Exception:  # best effort on a failed connection: any error ends it
+            except Exception:  # best effort on a connection given up: any error ends it
                 data = b""
             finally:
                 self._busy = False
                 self._wake()
             if not data:
                 self._eof = True
+            elif done(data):
+                return
             max_bytes -= len(data)
 
     def stop(self) -> None:

@@ -11,10 +11,11 @@ queue, pongs to the ping tracker); the :class:`~rawsock._sending.Writer` and
 Closing (RFC 6455 §7): :meth:`Session.close` sends a close frame, reads until the peer's
 (and, on a client, until the server closes TCP, §7.1.1), within ``close_timeout``, then
 closes the stream. :meth:`Session.fail` sends the close frame with the error's code and
-closes within a shorter limit. Closing after a failure half-closes and drains what the
-peer still sends first: with unread bytes, closing the socket makes the kernel reset
-the connection, and the peer may lose the close frame. Transport errors become code
-1006 here, in one place.
+closes within a shorter limit. Closing before the peer's close frame came (a failure, a
+timed-out closing handshake, a shutdown) first reads and drops what the peer still sends,
+until it answers or closes: with unread bytes, closing the socket makes the kernel reset
+the connection, and the peer may lose the close frame. Transport errors become code 1006
+here, in one place.
 
 Protocol violations: messages that arrived before a violation are delivered first, and
 the connection is failed (§7.1.7) only when they have been received, so that the
@@ -54,6 +55,10 @@ _LINGER_BYTES = 64 * 1024 * 1024
 PARSE_BATCH = 256
 #: Bytes of replies (pongs) after which parsing waits for them to be written.
 _MAX_UNSENT_REPLIES = 64 * 1024
+
+
+def _never(data: bytes | bytearray) -> bool:
+    return False
 
 
 class Session:
@@ -371,8 +376,8 @@ class Session:
                     data = protocol.data_to_send()
                     if data:
                         await stream.send_all(data)
-                    if protocol.failure is not None and not protocol.eof_received:
-                        await self._linger()
+                    if not protocol.close_frame_received and not protocol.eof_received:
+                        await self._linger()  # the peer may still be sending
                     await stream.aclose()
                     closed = True
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -383,18 +388,31 @@ class Session:
             self._set_closed()
 
     async def _linger(self) -> None:
-        """Half-close, then read and drop until the peer closes (bounded in time, bytes).
+        """Read and drop until the peer closes or answers (bounded in time and bytes).
 
-        After failing the connection the peer may still be sending; closing the socket
-        with its data unread makes the kernel reset the connection, and the peer then
-        loses our close frame before reading it. RFC 6455 §7.1.1: the closing side
-        should rather shut down writing and wait for the peer to close.
+        Whenever we close before the peer's close frame came (a failure, a closing
+        handshake that timed out, a shutdown), the peer may still be sending; closing
+        the socket with its data unread, or while more arrives, makes the kernel reset
+        the connection, and the peer then loses our close frame before reading it
+        (RFC 6455 §7.1.1). So we keep reading, for at most ``_LINGER_TIME`` seconds
+        and ``_LINGER_BYTES``, until the peer's end of stream or, on a server, the
+        client's close frame.
+
+        Without a half-close (shutting down our writing side) first: asyncio-based
+        peers close their transport when they see it, and then fail the writes they
+        still had to do instead of reading our close frame.
         """
-        stream = self._stream
+        protocol = self.protocol
+        if protocol.role is Role.SERVER:
+            # Once its close frame is here, the client sends nothing more and waits for
+            # us to close TCP (§7.1.1).
+            done = protocol.skim_for_close
+            if done(b""):  # the answer is already here
+                return
+        else:
+            done = _never  # a server closes TCP itself after its close frame
         with trio.move_on_after(_LINGER_TIME):
-            if isinstance(stream, trio.abc.HalfCloseableStream):
-                await stream.send_eof()
-            await self.reader.drain(_LINGER_BYTES)
+            await self.reader.drain(_LINGER_BYTES, done)
 
     def _set_closed(self, cause: BaseException | None = None) -> None:
         if self._closed is not None:

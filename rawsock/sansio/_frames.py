@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._mask import apply_mask
 
-__all__ = ["FrameHeader", "FrameParser", "Opcode", "Piece", "encode_frame"]
+__all__ = ["CloseScanner", "FrameHeader", "FrameParser", "Opcode", "Piece", "encode_frame"]
 
 MAX_CONTROL_PAYLOAD = 125
 
@@ -137,7 +137,8 @@ class FrameParser:
     ) -> None:
         self._buffer = bytearray()
         self._require_mask = require_mask
-        self._max_frame_size = max_frame_size
+        #: The frame limit in force (``None``: none); may be lifted to skim frames.
+        self.max_frame_size = max_frame_size
         self.allowed_rsv = allowed_rsv
         self._header: FrameHeader | None = None
         self._remaining = 0  # payload bytes of the current frame not yet delivered
@@ -151,6 +152,15 @@ class FrameParser:
     def feed(self, data: bytes | bytearray) -> None:
         """Append received bytes."""
         self._buffer += data
+
+    def close_scanner(self) -> CloseScanner:
+        """Hand what is buffered, and where in a frame parsing stands, to a scanner."""
+        skip = self._remaining if self._header is not None else 0
+        scanner = CloseScanner(skip)
+        scanner.feed(self._buffer)
+        self._buffer = bytearray()
+        self._header = None
+        return scanner
 
     def next_piece(self) -> Piece | None:
         """Return the next piece, or ``None`` when more bytes are needed.
@@ -251,9 +261,10 @@ class FrameParser:
             (length,) = _UNPACK_64(buffer, 2)
             if length >> 63:
                 raise RemoteProtocolError("64-bit payload length with the high bit set", 1002)
-        if self._max_frame_size is not None and length > self._max_frame_size:
+        limit = self.max_frame_size
+        if limit is not None and length > limit:
             raise RemoteProtocolError(
-                f"frame of {length} bytes exceeds the limit of {self._max_frame_size}", 1009
+                f"frame of {length} bytes exceeds the limit of {limit}", 1009
             )
         mask_key = None
         if masked:
@@ -263,3 +274,71 @@ class FrameParser:
             size += 4
         del buffer[:size]
         return FrameHeader(opcode, fin, rsv, length, mask_key)
+
+
+class CloseScanner:
+    """Delimits frames by their headers, without checking or unmasking anything, to
+    notice a close frame (RFC 6455 §5.2, §5.5.1).
+
+    For a connection given up on (failed, or its closing handshake timed out): the I/O
+    layer keeps reading until the peer answers our close frame, and only needs to know
+    when that answer comes. Any header is delimited (reserved opcodes and bits, wrong
+    masking, oversized control frames included), so a violation does not lose track of
+    the frames after it. Holds at most one frame header between reads.
+
+    Args:
+        skip: payload bytes left of the frame in progress.
+    """
+
+    __slots__ = ("_buffer", "_skip", "found")
+
+    def __init__(self, skip: int = 0) -> None:
+        self._buffer = bytearray()
+        self._skip = skip
+        #: A close frame's header came.
+        self.found = False
+
+    def feed(self, data: bytes | bytearray) -> bool:
+        """Scan more received bytes; whether a close frame has come."""
+        if self.found:
+            return True
+        buffer = self._buffer
+        start = 0
+        if self._skip and not buffer:  # skip within ``data`` without copying it
+            start = min(self._skip, len(data))
+            self._skip -= start
+        buffer += memoryview(data)[start:]
+        while True:
+            if self._skip:
+                count = min(self._skip, len(buffer))
+                del buffer[:count]
+                self._skip -= count
+                if self._skip:
+                    return False
+            if not buffer:
+                return False
+            if buffer[0] & 0x0F == Opcode.CLOSE:
+                self.found = True
+                buffer.clear()
+                return True
+            if len(buffer) < 2:
+                return False
+            second = buffer[1]
+            length = second & 0x7F
+            size = 2
+            if length == 126:
+                size = 4
+                if len(buffer) < size:
+                    return False
+                (length,) = _UNPACK_16(buffer, 2)
+            elif length == 127:
+                size = 10
+                if len(buffer) < size:
+                    return False
+                (length,) = _UNPACK_64(buffer, 2)
+            if second & 0x80:
+                size += 4
+            if len(buffer) < size:
+                return False
+            del buffer[:size]
+            self._skip = length

@@ -31,7 +31,7 @@ from ._close import decode_close_payload, encode_close_payload
 from ._deflate import DeflateCodec
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._events import CloseReceived, Event, Ping, Pong
-from ._frames import RSV1, FrameParser, Opcode, encode_frame
+from ._frames import RSV1, CloseScanner, FrameParser, Opcode, encode_frame
 
 __all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Protocol", "Role", "State"]
 
@@ -123,6 +123,9 @@ class Protocol:
         #: The error that failed the connection, if one did.
         self.failure: RemoteProtocolError | None = None
         self._violation: RemoteProtocolError | None = None  # parsing stopped here
+        self._scanner: CloseScanner | None = None  # skim_for_close() took over
+        #: A close frame came from the peer (valid or not).
+        self.close_frame_received = False
         #: Frames parsed so far, a frame that spans several ``receive_data`` calls
         #: counting once per call: how much work a read of this size was.
         self.pieces_received = 0
@@ -227,6 +230,20 @@ class Protocol:
         if chunk is not None:
             self._events.append(chunk)
 
+    def skim_for_close(self, data: bytes | bytearray) -> bool:
+        """After the connection failed or closing timed out: whether the peer's close
+        frame is among these bytes (or those still buffered), skipping everything else.
+
+        For an I/O layer that keeps reading after giving up on a connection, so as not
+        to close the socket under a peer that is still sending (§7.1.1): it can close
+        as soon as the peer answered. Frames are only delimited (a
+        :class:`~._frames.CloseScanner` takes over from the parser), never processed.
+        """
+        scanner = self._scanner
+        if scanner is None:
+            scanner = self._scanner = self._parser.close_scanner()
+        return scanner.feed(data)
+
     def events(self) -> list[Event]:
         """Return (and forget) the events produced since the last call."""
         events = self._events
@@ -247,6 +264,7 @@ class Protocol:
         return False
 
     def _receive_close(self, payload: bytes) -> None:
+        self.close_frame_received = True
         code, reason = decode_close_payload(payload)
         self.close_received = (code, reason)
         if self.close_initiated is None:

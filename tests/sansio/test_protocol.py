@@ -618,3 +618,49 @@ def test_events_do_not_depend_on_batches(
     else:
         assert events == whole.events()
     assert batched.data_to_send() == whole.data_to_send()
+
+
+# -- after giving up: noticing the peer's close frame ------------------------------------
+
+
+def test_skim_notices_the_close_behind_the_rest_of_a_refused_frame() -> None:
+    """A frame refused from its header (1009): its payload still comes, then the
+    peer's answer to our close. Only the close frame after the payload counts."""
+    s = server(max_message_size=1000)
+    big = masked(Opcode.BINARY, b"\x88" * 5000)  # a payload full of close-opcode bytes
+    with pytest.raises(RemoteProtocolError) as info:
+        s.receive_data(big[:200])
+    s.fail(info.value)
+    assert not s.skim_for_close(b"")
+    assert not s.skim_for_close(big[200:4000])
+    assert not s.skim_for_close(big[4000:])
+    assert s.skim_for_close(masked(Opcode.CLOSE, close_payload(1009))[:1])
+
+
+@pytest.mark.parametrize(
+    "violation",
+    [
+        bytes([0x83, 0x80]) + MASK,  # reserved opcode
+        masked(Opcode.TEXT, b"ok", rsv=0x40),  # RSV bit without an extension
+        encode_frame(Opcode.TEXT, b"unmasked"),  # a client frame without a mask
+        masked(Opcode.TEXT, b"\xff\xfe"),  # invalid UTF-8 in the payload
+        bytes([0x89, 0x80 | 126, 0, 200]) + MASK + bytes(200),  # a ping over 125 bytes
+    ],
+    ids=["reserved-opcode", "rsv", "unmasked", "utf-8", "long-ping"],
+)
+def test_skim_keeps_track_of_frames_after_any_violation(violation: bytes) -> None:
+    s = server()
+    with pytest.raises(RemoteProtocolError) as info:
+        s.receive_data(violation)
+    s.fail(info.value)
+    after = masked(Opcode.BINARY, bytes(300)) + masked(Opcode.PING, b"")
+    data = after + masked(Opcode.CLOSE, close_payload(1002))
+    found = [s.skim_for_close(data[i : i + 1]) for i in range(len(data))]
+    assert found == [False] * len(after) + [True] * (len(data) - len(after))
+
+
+def test_a_close_frame_with_an_invalid_payload_still_counts_as_received() -> None:
+    s = server()
+    with pytest.raises(RemoteProtocolError):
+        s.receive_data(masked(Opcode.CLOSE, close_payload(999)))
+    assert s.close_frame_received and s.close_received is None

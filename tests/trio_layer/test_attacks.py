@@ -12,6 +12,7 @@ client) with the ``observe`` fixture; ``pytest --junitxml=...`` collects them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import socket
@@ -34,6 +35,8 @@ MASK = b"\x5a\xc3\x0f\x96"
 MiB = 1024 * 1024
 #: How soon a violation must be answered, and a dead connection freed, in seconds.
 PROMPT = 0.5
+#: How long a server reads on after giving up on a connection, waiting for the answer.
+LINGER = 2.0
 #: The worst echo round trip a bystander client may see while another connection floods
 #: the server, in seconds (it is under 10 ms when the server is idle).
 BYSTANDER_LATENCY = 0.1
@@ -203,6 +206,7 @@ class Attacker:
     def __init__(self, stream: trio.SocketStream) -> None:
         self.stream = stream
         self.parser = FrameParser(require_mask=False)
+        self.close_seen_at = float("inf")  # when expect_close() got the close frame
 
     @classmethod
     @asynccontextmanager
@@ -256,13 +260,17 @@ class Attacker:
                 return piece.header.opcode, payload
 
     async def expect_close(self) -> int:
-        """Read frames up to the server's close frame; return its code. The server must
-        then close TCP (§7.1.1) without sending anything more."""
+        """Read frames up to the server's close frame and answer it, as a client must
+        (§5.5.1); return its code. The server must then close TCP (§7.1.1) without
+        sending anything more."""
         while True:
             opcode, payload = await self.next_frame()
             if opcode is Opcode.CLOSE:
                 break
+        self.close_seen_at = trio.current_time()
         code = int.from_bytes(payload[:2], "big") if payload else 1005
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await self.send(frame(0x8, payload[:2]))
         rest = await self.read_until_eof()
         assert rest == b"" and self.parser.buffered == 0, "bytes after the close frame"
         return code
@@ -468,13 +476,16 @@ async def test_malformed_handshake_gets_a_4xx_never_101(
 async def attack_with_frames(
     server: EchoServer, data: bytes, observe: Observe
 ) -> tuple[int, float]:
-    """Send ``data`` after the handshake; return the close code and how long it took."""
+    """Send ``data`` after the handshake; return the close code and how long it took to
+    come. (The server then closes TCP at once, or, when the peer's answer may be stuck
+    behind a frame whose length it refused, after reading on for at most 2 s.)"""
     async with Attacker.connect(server) as attacker:
         await attacker.handshake()
         start = trio.current_time()
         await attacker.send(data)
         code = await attacker.expect_close()
-        elapsed = trio.current_time() - start
+        elapsed = attacker.close_seen_at - start
+        assert trio.current_time() - start < LINGER + PROMPT
     observe("close code", code)
     observe("closed after", round(elapsed, 4))
     return code, elapsed

@@ -239,7 +239,9 @@ async def test_close_timeout_when_the_peer_never_answers(
         async with rawsock.connect("ws://x/", stream=client_stream, close_timeout=3) as ws:
             started = trio.current_time()
             await ws.aclose()
-            assert 3 <= trio.current_time() - started < 3.5
+            # close_timeout for the answer, then 2 s more reading what the peer might
+            # still send, so that closing does not reset the connection under it
+            assert 3 + 2 <= trio.current_time() - started < 3 + 2 + 0.5
             assert ws.close_code == 1000 and ws.closed
         nursery.cancel_scope.cancel()
 
