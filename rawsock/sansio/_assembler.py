@@ -51,6 +51,8 @@ class MessageAssembler:
         chunked: deliver multi-piece messages as :class:`MessageChunk` events.
         max_inflated: with no ``max_message_size``, the most a compressed message may
             decompress to (1009 beyond it); ``None``: no limit.
+        max_uncompressed_frame: the frame limit for frames that are not compressed,
+            when the parser lets compressed frames take more on the wire (1009 beyond).
     """
 
     __slots__ = (
@@ -60,6 +62,7 @@ class MessageAssembler:
         "_compressed",
         "_decoder",
         "_deflate",
+        "_max_frame",
         "_max_inflated",
         "_max_size",
         "_opcode",
@@ -74,8 +77,10 @@ class MessageAssembler:
         *,
         chunked: bool = False,
         max_inflated: int | None = None,
+        max_uncompressed_frame: int | None = None,
     ) -> None:
         self._max_size = max_message_size
+        self._max_frame = max_uncompressed_frame
         # Decompressed size allowed for one compressed message: the message limit, or in
         # chunked mode (no message limit) its own, so a decompression bomb stays bounded.
         self._max_inflated = max_message_size if max_message_size is not None else max_inflated
@@ -117,6 +122,11 @@ class MessageAssembler:
             if self._max_size is not None and header.length > self._max_size:
                 raise RemoteProtocolError(
                     f"message of {header.length} bytes exceeds the limit of {self._max_size}",
+                    1009,
+                )
+            if self._max_frame is not None and header.length > self._max_frame:
+                raise RemoteProtocolError(
+                    f"frame of {header.length} bytes exceeds the limit of {self._max_frame}",
                     1009,
                 )
             if header.opcode is Opcode.TEXT:
@@ -224,6 +234,10 @@ class MessageAssembler:
                 self._binaries = Joiner(b"")
         if self._compressed:
             return  # the limit applies to the decompressed size (see _inflate)
+        if self._max_frame is not None and length > self._max_frame:
+            raise RemoteProtocolError(
+                f"frame of {length} bytes exceeds the limit of {self._max_frame}", 1009
+            )
         size = self._size + length
         if self._max_size is not None and size > self._max_size:
             raise RemoteProtocolError(

@@ -27,7 +27,25 @@ from dataclasses import dataclass
 from ._errors import HandshakeError, RemoteProtocolError
 from ._headers import Extension, format_extensions
 
-__all__ = ["DEFAULT_COMPRESSION", "DeflateCodec", "DeflateParameters", "PerMessageDeflate"]
+__all__ = [
+    "DEFAULT_COMPRESSION",
+    "DeflateCodec",
+    "DeflateParameters",
+    "PerMessageDeflate",
+    "compressed_bound",
+]
+
+
+def compressed_bound(size: int) -> int:
+    """The most ``size`` bytes can take once deflated (RFC 7692 §7.2.1).
+
+    Incompressible data grows when deflated, by how much depends on the compressor's
+    settings: about 0.03 % with zlib's defaults, 5 % with a small ``memLevel`` and
+    window. This is zlib's conservative bound for any settings (``deflateBound``: about
+    14 %), plus a few bytes for the sync flush.
+    """
+    return size + ((size + 7) >> 3) + ((size + 63) >> 6) + 5 + 16
+
 
 NAME = "permessage-deflate"
 _TAIL = b"\x00\x00\xff\xff"  # §7.2.1: removed on send, appended on receive

@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from ._assembler import MessageAssembler
 from ._close import decode_close_payload, encode_close_payload
-from ._deflate import DeflateCodec
+from ._deflate import DeflateCodec, compressed_bound
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._events import CloseReceived, Event, Ping, Pong
 from ._frames import RSV1, CloseScanner, FrameParser, Opcode, encode_frame
@@ -63,7 +63,10 @@ class Protocol:
             for no limit. With ``chunked``, only what one compressed message may
             decompress to is limited here; the rest of the limit is the caller's.
         max_frame_size: largest received frame payload (1009 beyond it); ``None`` means
-            the same as ``max_message_size``.
+            the same as ``max_message_size``. With ``deflate``, a compressed frame may
+            exceed it on the wire by deflate's worst-case growth (about 14 %, see
+            ``compressed_bound``): what it decompresses to counts against
+            ``max_message_size`` instead.
         random_bytes: source of masking keys for a client (§5.3: "freshly and randomly
             generated"); tests pass a deterministic one.
         deflate: the permessage-deflate codec if the handshake negotiated it (RFC 7692);
@@ -90,19 +93,33 @@ class Protocol:
         self.state = State.OPEN
         self._client = role is Role.CLIENT
         self._random_bytes = random_bytes
+        frame_limit = max_message_size if max_frame_size is None else max_frame_size
+        wire_limit = frame_limit
+        if deflate is not None and frame_limit is not None:
+            # A compressed frame counts by what it decompresses to (the message limit);
+            # on the wire it may take a little more than the limit (incompressible data
+            # grows when deflated), and only uncompressed frames are held to the limit.
+            wire_limit = compressed_bound(frame_limit)
         self._parser = FrameParser(
             require_mask=role is Role.SERVER,
-            max_frame_size=max_message_size if max_frame_size is None else max_frame_size,
+            max_frame_size=wire_limit,
             allowed_rsv=RSV1 if deflate is not None else 0,
         )
+        uncompressed_limit = frame_limit if wire_limit != frame_limit else None
         if chunked:
             # No limit on chunks themselves, but a decompression bomb must not be able
             # to produce a huge chunk before the caller can refuse the message.
             self._assembler = MessageAssembler(
-                None, deflate, chunked=True, max_inflated=max_message_size
+                None,
+                deflate,
+                chunked=True,
+                max_inflated=max_message_size,
+                max_uncompressed_frame=uncompressed_limit,
             )
         else:
-            self._assembler = MessageAssembler(max_message_size, deflate)
+            self._assembler = MessageAssembler(
+                max_message_size, deflate, max_uncompressed_frame=uncompressed_limit
+            )
         #: Whether messages in pieces come out as ``MessageChunk`` events.
         self.chunked = chunked
         #: The limit on a received message's size (see ``chunked`` for who enforces it).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import resource
 import zlib
 
@@ -22,6 +23,7 @@ from rawsock.sansio import (
     TextMessage,
     encode_frame,
 )
+from rawsock.sansio._deflate import compressed_bound
 from rawsock.sansio._frames import RSV1
 
 MASK = b"\x00\x00\x00\x00"  # a zero mask keeps client frames byte-comparable with the RFC's
@@ -392,3 +394,48 @@ def test_wsproto_reads_what_we_compress_and_back(no_context_takeover: bool, bits
     ours.receive_data(wire)
     assert [e.data for e in ours.events()] == messages
     assert ours.state is State.OPEN
+
+
+# -- limits on compressed frames -------------------------------------------------------------
+
+
+def compressed_frame(data: bytes, memory_level: int = 1) -> bytes:
+    """``data`` deflated as a client would send it, with a small memLevel (more growth)."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15, memory_level)
+    payload = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    assert payload.endswith(b"\x00\x00\xff\xff")
+    return masked(Opcode.BINARY, payload[:-4], rsv=RSV1)
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_compressed_frame_counts_by_its_decompressed_size(chunked: bool) -> None:
+    """Incompressible data grows when deflated (4 % with memLevel 1): a message of
+    exactly the limit arrives in a frame over the limit, and is accepted."""
+    limit = 100_000
+    message = random.Random(3).randbytes(limit)
+    frame = compressed_frame(message)
+    assert len(frame) > limit * 1.03
+    s = server_with_deflate(max_message_size=limit, chunked=chunked)
+    s.receive_data(frame)
+    events = s.events()
+    data = b"".join(e.data for e in events)  # type: ignore[union-attr, misc]
+    assert data == message
+    # one byte more decompressed is over the limit, however it was compressed
+    s = server_with_deflate(max_message_size=limit)
+    assert feed_error(s, compressed_frame(message + b"!")) == 1009
+
+
+def test_uncompressed_frames_are_still_held_to_the_frame_limit() -> None:
+    s = server_with_deflate(max_message_size=None, max_frame_size=1000, chunked=True)
+    s.receive_data(masked(Opcode.BINARY, bytes(1000)))
+    assert feed_error(s, masked(Opcode.BINARY, bytes(1001))) == 1009
+    s = server_with_deflate(max_message_size=None, max_frame_size=1000, chunked=True)
+    s.receive_data(masked(Opcode.BINARY, bytes(1000), fin=False))
+    assert feed_error(s, masked(Opcode.CONTINUATION, bytes(1001))) == 1009
+
+
+def test_the_wire_limit_of_compressed_frames_is_deflates_worst_case() -> None:
+    limit = 1000
+    s = server_with_deflate(max_message_size=limit)
+    too_long = masked(Opcode.BINARY, bytes(compressed_bound(limit) + 1), rsv=RSV1)
+    assert feed_error(s, too_long[:14]) == 1009  # from the header, before the payload

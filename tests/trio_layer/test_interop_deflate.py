@@ -10,6 +10,7 @@ from functools import partial
 
 import pytest
 import trio
+from websockets.exceptions import ConnectionClosed
 from websockets.extensions.permessage_deflate import (
     ClientPerMessageDeflateFactory,
     ServerPerMessageDeflateFactory,
@@ -91,9 +92,14 @@ def websockets_server() -> Iterator[partial[str]]:
     """Start websockets' own echo server with given deflate settings; yields a starter."""
     servers = []
 
-    def start(factory: ServerPerMessageDeflateFactory) -> str:
+    def start(factory: ServerPerMessageDeflateFactory, max_size: int | None = 2**20) -> str:
         server = websockets_serve(
-            websockets_echo, "127.0.0.1", 0, extensions=[factory], compression=None
+            websockets_echo,
+            "127.0.0.1",
+            0,
+            extensions=[factory],
+            compression=None,
+            max_size=max_size,
         )
         servers.append(server)
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -167,3 +173,43 @@ async def test_compression_off_on_either_side(websockets_server: partial[str]) -
                 await ws.send(MESSAGES[0])
                 assert await ws.receive() == MESSAGES[0]
             nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+async def test_an_incompressible_message_just_under_the_limit_is_accepted(
+    role: str, websockets_server: partial[str]
+) -> None:
+    """Deflate makes random bytes a little larger: on the wire, a compressed frame of a
+    message just under the 1 MiB limit is over it. It counts by its decompressed size."""
+    message = random.Random(9).randbytes(1024 * 1024 - 16)
+    too_big = random.Random(10).randbytes(1024 * 1024 + 1)
+    with trio.fail_after(20):
+        if role == "server":  # the websockets client sends to our server (defaults)
+            async with trio.open_nursery() as nursery:
+                server = await nursery.start(rawsock.serve, echo, "127.0.0.1", 0)
+
+                def client() -> tuple[bool, int | None]:
+                    url = f"ws://127.0.0.1:{server.port}/"
+                    with websockets_connect(url, max_size=None) as ws:
+                        ws.send(message)
+                        echoed = ws.recv() == message
+                        ws.send(too_big)
+                        try:
+                            ws.recv()
+                        except ConnectionClosed as closed:
+                            return echoed, closed.rcvd.code if closed.rcvd else None
+                        return echoed, None
+
+                assert await trio.to_thread.run_sync(client) == (True, 1009)
+                nursery.cancel_scope.cancel()
+        else:  # websockets' server (no limit of its own) echoes to our client (defaults)
+            url = websockets_server(ServerPerMessageDeflateFactory(), max_size=None)
+            async with rawsock.connect(url) as ws:
+                extensions = ws.response_headers.get("Sec-WebSocket-Extensions") or ""
+                assert extensions.startswith("permessage-deflate")
+                await ws.send(message)
+                assert await ws.receive() == message
+                await ws.send(too_big)  # (our own limit is only on what we receive)
+                with pytest.raises(rawsock.ConnectionClosed) as info:
+                    await ws.receive()
+                assert info.value.code == 1009
