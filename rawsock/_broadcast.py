@@ -26,6 +26,7 @@ import trio
 from ._connection import WebSocket, writer_of
 from .sansio._errors import ConnectionClosed
 from .sansio._frames import RSV1, Opcode, encode_frame
+from .sansio._protocol import check_message
 
 __all__ = ["BroadcastResult", "Broadcaster"]
 
@@ -117,7 +118,11 @@ class Broadcaster:
         Returns:
             The connections this message was dropped for, or that were closed, because
             their queue was full.
+
+        Raises:
+            TypeError: ``message`` is neither a ``str`` nor bytes-like.
         """
+        check_message(message)
         result = BroadcastResult()
         frames: dict[tuple[int, ...], bytes] = {}
         if to is None:

@@ -41,7 +41,7 @@ from ._session import Session
 from ._streaming import send_message_stream
 from .sansio._errors import ConnectionClosed
 from .sansio._headers import Headers
-from .sansio._protocol import Protocol
+from .sansio._protocol import Protocol, check_message
 
 __all__ = ["WebSocket", "finish", "writer_of"]
 
@@ -240,8 +240,10 @@ class WebSocket(trio.abc.AsyncResource):
                 ``threshold`` are compressed.
 
         Raises:
+            TypeError: ``message`` is neither a ``str`` nor bytes-like (nothing is sent).
             ConnectionClosed: the connection is closed or closing.
         """
+        check_message(message)
         protocol = self._protocol
 
         def encode() -> bytes:
@@ -264,6 +266,7 @@ class WebSocket(trio.abc.AsyncResource):
 
         Raises:
             ConnectionClosed: the connection closed before the pong arrived.
+            TypeError: ``payload`` is not bytes-like (nothing is sent).
             ValueError: a ping with the same payload is already waiting.
             LocalProtocolError: ``payload`` is longer than 125 bytes (§5.5).
         """

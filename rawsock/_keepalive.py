@@ -29,6 +29,8 @@ __all__ = ["keepalive_round"]
 
 #: Seconds allowed to send the close frame when a keepalive pong is missing (at most).
 _DEAD_PEER_CLOSE_LIMIT = 1.0
+#: The close reason sent when the keepalive gives up on the peer.
+_REASON = "keepalive ping timeout"
 
 
 class Reading(Protocol):
@@ -68,7 +70,12 @@ async def keepalive_round(reader: Reading, connection: Pinging, pong_limit: floa
         except ConnectionClosed:
             return False
     if scope.cancelled_caught:  # the peer has not read anything for ping_timeout
-        error = RemoteProtocolError("keepalive ping could not be sent", 1011)
+        error = RemoteProtocolError(
+            f"the keepalive ping could not be sent within ping_timeout ({limit} s): the "
+            "peer reads nothing",
+            1011,
+            _REASON,
+        )
         await connection.fail(error, flush_limit=0)
         return False
     answered = pending.answered.is_set
@@ -79,7 +86,9 @@ async def keepalive_round(reader: Reading, connection: Pinging, pong_limit: floa
             return False
         now_paused = reader.paused_time()
         if now_paused <= paused:
-            error = RemoteProtocolError("keepalive ping timeout: no pong", 1011)
+            error = RemoteProtocolError(
+                f"no pong within ping_timeout ({limit} s) of the keepalive ping", 1011, _REASON
+            )
             await connection.fail(error, flush_limit=min(limit, _DEAD_PEER_CLOSE_LIMIT))
             return False
         deadline += now_paused - paused  # time spent not reading does not count

@@ -162,12 +162,16 @@ class Server:
                     with trio.CancelScope(shield=True):
                         await self._shutdown()
         finally:
-            for listener in self.listeners:
-                await trio.aclose_forcefully(listener)
+            # (when cancelled, each checkpoint from here on would raise Cancelled)
             if self._unix_path is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(self._unix_path)
-            self._stopped.set()
+            try:
+                with trio.CancelScope(shield=True):
+                    for listener in self.listeners:
+                        await trio.aclose_forcefully(listener)
+            finally:
+                self._stopped.set()
 
     def _wrapped_listeners(self) -> list[trio.abc.Listener[trio.abc.Stream]]:
         if self._ssl_context is None:

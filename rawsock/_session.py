@@ -37,7 +37,7 @@ from ._sending import Writer
 from .sansio._close import encode_close_payload
 from .sansio._errors import NORMAL_CLOSE_CODES, ConnectionClosed, RemoteProtocolError
 from .sansio._events import BinaryMessage, MessageChunk, Pong, TextMessage
-from .sansio._protocol import Protocol, Role, State
+from .sansio._protocol import Protocol, Role, State, check_ping_payload
 
 __all__ = ["Session"]
 
@@ -155,7 +155,11 @@ class Session:
     async def send_ping(self, payload: bytes | None) -> PendingPing:
         """Send a ping; the pending ping, to wait for its pong."""
         pings = self.pings
-        payload = pings.next_payload() if payload is None else bytes(payload)
+        if payload is None:
+            payload = pings.next_payload()
+        else:
+            check_ping_payload(payload)
+            payload = bytes(payload)
         pings.check(payload)
         protocol = self.protocol
         pending: list[PendingPing] = []

@@ -179,6 +179,10 @@ class ClientHandshake:
                 return None
             if isinstance(event, h11.InformationalResponse):
                 if event.status_code == 101:  # any other 1xx is skipped
+                    if event.http_version != b"1.1":  # the upgrade is HTTP/1.1's (§4.1)
+                        version = event.http_version.decode("ascii", "replace")
+                        message = f"the server answered the upgrade with HTTP/{version} 101"
+                        raise HandshakeError(message, 101)
                     return self._switch(Headers.from_raw(event.headers.raw_items()))
             elif isinstance(event, h11.Response):
                 self._status = event.status_code

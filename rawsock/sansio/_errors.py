@@ -53,12 +53,16 @@ class RemoteProtocolError(ProtocolError):
 
     Attributes:
         code: the close code the connection is failed with (RFC 6455 §7.4.1):
-            1002 protocol error, 1007 invalid data, 1009 message too big.
+            1002 protocol error, 1007 invalid data, 1009 message too big (1011 when
+            the I/O layer gives up on a peer that stopped answering).
+        reason: the close reason sent with ``code`` (at most 123 bytes of UTF-8;
+            empty by default).
     """
 
-    def __init__(self, message: str, code: int = 1002) -> None:
+    def __init__(self, message: str, code: int = 1002, reason: str = "") -> None:
         super().__init__(message)
         self.code = code
+        self.reason = reason
 
 
 class HandshakeError(RawsockError):

@@ -33,10 +33,37 @@ from ._errors import LocalProtocolError, RemoteProtocolError
 from ._events import CloseReceived, Event, Ping, Pong
 from ._frames import RSV1, CloseScanner, FrameParser, Opcode, encode_frame
 
-__all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Protocol", "Role", "State"]
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "Protocol",
+    "Role",
+    "State",
+    "check_message",
+    "check_ping_payload",
+]
 
 #: Default limit on a received message's payload: 1 MiB.
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+
+def check_message(message: object) -> None:
+    """Raise ``TypeError`` unless ``message`` can be sent: a ``str`` (text) or a
+    bytes-like object (binary), §5.6."""
+    if not isinstance(message, str | bytes | bytearray | memoryview):
+        raise TypeError(
+            "a message is a str (sent as text) or a bytes-like object: bytes, bytearray "
+            f"or memoryview (sent as binary), not {type(message).__name__}"
+        )
+
+
+def check_ping_payload(payload: object) -> None:
+    """Raise ``TypeError`` unless ``payload`` is bytes-like (a ping's or pong's payload)."""
+    if not isinstance(payload, _BYTES_LIKE):
+        raise TypeError(
+            "a ping or pong payload is a bytes-like object (bytes, bytearray or "
+            f"memoryview), not {type(payload).__name__}"
+        )
 
 
 class Role(enum.Enum):
@@ -294,7 +321,8 @@ class Protocol:
         self._events.append(CloseReceived(code, reason))
 
     def fail(self, error: RemoteProtocolError) -> None:
-        """Fail the connection (§7.1.7): send a close frame with ``error.code``, stop.
+        """Fail the connection (§7.1.7): send a close frame with ``error.code`` (and
+        ``error.reason``), stop.
 
         Call it after :meth:`receive_data` raised ``error``, or for an error detected
         outside the core. The state becomes CLOSED: nothing more is processed or sent.
@@ -302,8 +330,9 @@ class Protocol:
         if self.failure is None:
             self.failure = error
         if self.state is State.OPEN:
-            self._outbox.append(self._frame(Opcode.CLOSE, encode_close_payload(error.code)))
-            self.close_sent = (error.code, "")
+            payload = encode_close_payload(error.code, error.reason)
+            self._outbox.append(self._frame(Opcode.CLOSE, payload))
+            self.close_sent = (error.code, error.reason)
             self.close_initiated = self.close_sent
         self.state = State.CLOSED
 
@@ -328,9 +357,11 @@ class Protocol:
         the extension, ``compress`` is ignored.
 
         Raises:
+            TypeError: ``data`` is neither a ``str`` nor bytes-like (nothing is queued).
             LocalProtocolError: the connection is no longer OPEN, or a fragment's type
                 differs from its message's.
         """
+        check_message(data)
         if self.state is not State.OPEN:
             raise LocalProtocolError(f"cannot send data in state {self.state.name}")
         if isinstance(data, str):
@@ -359,11 +390,23 @@ class Protocol:
         self._outbox.append(self._frame(frame_opcode, payload, fin, rsv))
 
     def send_ping(self, payload: bytes = b"") -> None:
-        """Queue a ping (§5.5.2); the payload is at most 125 bytes."""
+        """Queue a ping (§5.5.2); the payload is bytes-like, at most 125 bytes.
+
+        Raises:
+            TypeError: ``payload`` is not bytes-like.
+            LocalProtocolError: not OPEN, or ``payload`` is over 125 bytes.
+        """
+        check_ping_payload(payload)
         self._send_control(Opcode.PING, bytes(payload))
 
     def send_pong(self, payload: bytes = b"") -> None:
-        """Queue an unsolicited pong (§5.5.3), for example as a unidirectional heartbeat."""
+        """Queue an unsolicited pong (§5.5.3), for example as a unidirectional heartbeat.
+
+        Raises:
+            TypeError: ``payload`` is not bytes-like.
+            LocalProtocolError: not OPEN, or ``payload`` is over 125 bytes.
+        """
+        check_ping_payload(payload)
         self._send_control(Opcode.PONG, bytes(payload))
 
     def send_close(self, code: int | None = 1000, reason: str = "") -> None:

@@ -956,3 +956,9 @@ def test_limits_do_not_depend_on_chunking(cuts: list[int], bare_lf: bool, max_he
     else:
         assert isinstance(whole, Request)
         assert whole.headers.get("Origin") == "http://example.com"
+
+
+def test_client_refuses_an_http_1_0_101() -> None:
+    """The upgrade exists only in HTTP/1.1 (RFC 6455 §4.1, §4.2.2)."""
+    error = client_error(response_101().replace(b"HTTP/1.1 101", b"HTTP/1.0 101"))
+    assert "HTTP/1.0 101" in str(error)

@@ -9,6 +9,7 @@ from conftest import raw_server_that_never_answers
 
 import rawsock
 from rawsock._reader import MAX_READ_SIZE
+from rawsock.sansio import FrameParser, Opcode
 
 
 async def test_dead_peer_is_closed_with_1011_within_interval_plus_timeout(
@@ -94,3 +95,43 @@ async def test_keepalive_off() -> None:
                     await ws.receive()
                 assert not ws.closed
             nursery.cancel_scope.cancel()
+
+
+async def test_the_dead_peer_close_frame_is_sent_with_its_reason(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The peer reads but never answers: it must get our 1011 close frame (with a reason
+    saying why), and the application an error that says why too."""
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    frames: list[tuple[int, bytes]] = []
+
+    async def recording_server() -> None:
+        handshake = rawsock.sansio.ServerHandshake()
+        while (request := handshake.next_request()) is None:
+            handshake.receive_data(await server_stream.receive_some())
+        await server_stream.send_all(handshake.accept(handshake.validate(request)))
+        parser = FrameParser(require_mask=True)
+        parser.feed(handshake.trailing_data)
+        try:
+            while data := await server_stream.receive_some():
+                parser.feed(data)
+                while (piece := parser.next_piece()) is not None:
+                    frames.append((piece.header.opcode, piece.data))
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(recording_server)
+        options = {"ping_interval": 5.0, "ping_timeout": 3.0, "close_timeout": 1.0}
+        async with rawsock.connect("ws://x/", stream=client_stream, **options) as ws:
+            with pytest.raises(rawsock.ConnectionClosed) as info:
+                await ws.receive()
+            with pytest.raises(rawsock.ConnectionClosed) as sending:
+                await ws.send("too late")
+        nursery.cancel_scope.cancel()
+    assert [opcode for opcode, _ in frames] == [Opcode.PING, Opcode.CLOSE]
+    code, reason = rawsock.sansio.decode_close_payload(frames[1][1])
+    assert (code, reason) == (1011, "keepalive ping timeout")
+    for error in (info.value, sending.value):
+        assert (error.code, error.reason) == (1011, "keepalive ping timeout")
+        assert "no pong within ping_timeout (3.0 s)" in str(error.__cause__)

@@ -83,3 +83,23 @@ async def test_connecting_to_a_missing_socket_is_an_os_error(tmp_path: Path) -> 
     with trio.fail_after(5), pytest.raises(OSError):
         async with rawsock.connect("ws://localhost/", unix_socket_path=str(tmp_path / "none")):
             pass  # pragma: no cover
+
+
+@pytest.mark.parametrize("how", ["deadline", "nursery", "with a client"])
+async def test_cancelling_serve_unix_removes_its_socket_file(tmp_path: Path, how: str) -> None:
+    """Cancelling the scope that runs it stops the server as aclose() does, file included."""
+    path = tmp_path / "ws.sock"
+    if how == "deadline":
+        with trio.move_on_after(0.2):
+            await rawsock.serve_unix(echo, path)
+    else:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(partial(rawsock.serve_unix, echo, path))
+            assert path.is_socket()
+            if how == "with a client":
+                async with rawsock.connect("ws://localhost/", unix_socket_path=str(path)) as ws:
+                    await ws.send("hi")
+                    assert await ws.receive() == "hi"
+                    nursery.cancel_scope.cancel()
+            nursery.cancel_scope.cancel()
+    assert not path.exists()
