@@ -26,7 +26,7 @@ import trio
 from ._connection import WebSocket, writer_of
 from .sansio._errors import ConnectionClosed
 from .sansio._frames import RSV1, Opcode, encode_frame
-from .sansio._protocol import check_message
+from .sansio._outbox import check_message
 
 __all__ = ["BroadcastResult", "Broadcaster"]
 

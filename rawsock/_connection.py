@@ -41,7 +41,8 @@ from ._session import Session
 from ._streaming import send_message_stream
 from .sansio._errors import ConnectionClosed
 from .sansio._headers import Headers
-from .sansio._protocol import Protocol, check_message
+from .sansio._outbox import check_message
+from .sansio._protocol import Protocol
 
 __all__ = ["WebSocket", "finish", "writer_of"]
 

@@ -46,18 +46,14 @@ budget, cancellation, violations), ``test_keepalive.py`` and ``test_reader.py``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sized
-from typing import TYPE_CHECKING, Protocol
 
 import trio
 
 from ._clock import GRACE, PING, LivenessClock, TimerSlot
 from ._keepalive import keepalive_round
-from .sansio._errors import RemoteProtocolError
+from ._read_sink import ReadSink
 
-if TYPE_CHECKING:
-    from ._pings import PendingPing
-
-__all__ = ["IDLE_GRACE", "MAX_READ_SIZE", "READ_SIZE", "ReadSink", "Reader"]
+__all__ = ["IDLE_GRACE", "MAX_READ_SIZE", "READ_SIZE", "Reader"]
 
 #: Bytes asked of the stream per read; doubled while reads come back full of large
 #: frames, up to ``MAX_READ_SIZE``, so large messages take fewer reads.
@@ -70,35 +66,6 @@ IDLE_GRACE = 0.05
 
 _INF = float("inf")
 _TRANSPORT_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError)
-
-
-class ReadSink(Protocol):
-    """What the reader needs from its connection (the connection implements it)."""
-
-    def feed(self, data: bytes | bytearray) -> int:
-        """Hand received bytes to the core and act on its events; the frames parsed."""
-
-    @property
-    def has_unparsed_input(self) -> bool:
-        """Bytes already read wait in the core (the queue was full): parse them first."""
-
-    def feed_buffered(self) -> int:
-        """Parse the bytes waiting in the core, as far as there is room; the frames."""
-
-    async def after_read(self) -> None:
-        """Write the replies the core queued (pongs, close); close TCP if it says so."""
-
-    def transport_lost(self, error: BaseException) -> None:
-        """Reading failed because the transport broke or was closed."""
-
-    async def send_keepalive_ping(self) -> PendingPing:
-        """Send a keepalive ping (raises ``ConnectionClosed`` once closed)."""
-
-    async def fail(self, error: RemoteProtocolError, flush_limit: float) -> None:
-        """Fail the connection with ``error.code``; spend at most ``flush_limit`` on it."""
-
-    async def background_failed(self, error: Exception) -> None:
-        """A background task raised (a bug): log it and fail the connection (1011)."""
 
 
 class Reader:

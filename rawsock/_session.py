@@ -11,10 +11,8 @@ queue, pongs to the ping tracker); the :class:`~rawsock._sending.Writer` and
 Closing (RFC 6455 §7): :meth:`Session.close` sends a close frame, reads until the peer's
 (and, on a client, until the server closes TCP, §7.1.1), within ``close_timeout``, then
 closes the stream. :meth:`Session.fail` sends the close frame with the error's code and
-closes within a shorter limit. Closing before the peer's close frame came (a failure, a
-timed-out closing handshake, a shutdown) first reads and drops what the peer still sends,
-until it answers or closes: with unread bytes, closing the socket makes the kernel reset
-the connection, and the peer may lose the close frame. Transport errors become code 1006
+closes within a shorter limit. How the stream itself ends, without resetting a peer
+that is still sending, is ``_transport_end.py``'s. Transport errors become code 1006
 here, in one place.
 
 Protocol violations: messages that arrived before a violation are delivered first, and
@@ -34,10 +32,12 @@ from ._pings import PendingPing, PingTracker
 from ._reader import Reader
 from ._receiving import MessageQueue, Receiving
 from ._sending import Writer
+from ._transport_end import TransportEnd
 from .sansio._close import encode_close_payload
 from .sansio._errors import NORMAL_CLOSE_CODES, ConnectionClosed, RemoteProtocolError
 from .sansio._events import BinaryMessage, MessageChunk, Pong, TextMessage
-from .sansio._protocol import Protocol, Role, State, check_ping_payload
+from .sansio._outbox import check_ping_payload
+from .sansio._protocol import Protocol, Role, State
 
 __all__ = ["Session"]
 
@@ -47,18 +47,10 @@ logger = logging.getLogger("rawsock")
 _READER_NAMES = {Role.CLIENT: "rawsock client reader", Role.SERVER: "rawsock server reader"}
 #: Seconds allowed to send the 1011 close frame when a background task failed.
 _BUG_CLOSE_LIMIT = 1.0
-#: After failing a connection: at most these seconds and bytes spent reading what the
-#: peer still sends, so that the close frame is not lost to a TCP reset (§7.1.1).
-_LINGER_TIME = 2.0
-_LINGER_BYTES = 64 * 1024 * 1024
 #: Pieces of frames the core parses before their events are routed (see ``feed``).
 PARSE_BATCH = 256
 #: Bytes of replies (pongs) after which parsing waits for them to be written.
 _MAX_UNSENT_REPLIES = 64 * 1024
-
-
-def _never(data: bytes | bytearray) -> bool:
-    return False
 
 
 class Session:
@@ -79,8 +71,7 @@ class Session:
         "_closed",  # how the connection ended, once it has (ConnectionClosed)
         "_closing",  # close() started: received data messages are discarded
         "_own_clock",  # the clock this connection made for itself (no owner), if any
-        "_stream",  # the transport
-        "_transport_closed",  # the stream is closed (or being closed)
+        "_transport",  # closes the stream
         "close_timeout",  # seconds for the closing handshake
         "pings",  # pings waiting for pongs
         "protocol",  # the core
@@ -102,12 +93,10 @@ class Session:
         initial_data: bytes,
         clock: LivenessClock | None,
     ) -> None:
-        self._stream = stream
         self.protocol = protocol
         self.close_timeout = close_timeout
         self._closed: ConnectionClosed | None = None
         self._closing = False
-        self._transport_closed = False
         self.pings = PingTracker()
         self.writer = Writer(stream, protocol, self, close_timeout)
         queue = self.queue = MessageQueue(receive_buffer, self._pause, self._resume)
@@ -127,6 +116,9 @@ class Session:
             name=_READER_NAMES[protocol.role],
         )
         self.receiving = Receiving(self.reader, queue, self, protocol.max_message_size)
+        self._transport = TransportEnd(
+            stream, protocol, self.writer.lock, self.reader, close_timeout
+        )
 
     @property
     def closed(self) -> ConnectionClosed | None:
@@ -136,7 +128,7 @@ class Session:
     @property
     def finished(self) -> bool:
         """Closed, and the transport too: :meth:`close` has nothing left to do."""
-        return self._transport_closed and self._closed is not None
+        return self._transport.closed and self._closed is not None
 
     # -- pings -------------------------------------------------------------------------
 
@@ -195,7 +187,7 @@ class Session:
         try:
             with trio.move_on_after(self.close_timeout):
                 await self.reader.run_deferred()  # a violation's code comes first
-                if protocol.state is State.OPEN and not self._transport_closed:
+                if protocol.state is State.OPEN and not self._transport.closed:
                     async with self.writer.lock:
                         protocol.send_close(code, reason)
                         await self.writer.write(protocol.data_to_send(), raise_closed=False)
@@ -207,7 +199,7 @@ class Session:
                         not client
                         or protocol.eof_received
                         or protocol.failure is not None
-                        or self._transport_closed
+                        or self._transport.closed
                     )
                 )
         finally:
@@ -358,65 +350,14 @@ class Session:
     async def abort(self) -> None:
         """Close the stream at once, without waiting for anything (also when cancelled)."""
         self._set_closed()
-        if not self._transport_closed:
-            self._transport_closed = True
-            await trio.aclose_forcefully(self._stream)
+        await self._transport.abort()
 
     async def _close_transport(self) -> None:
-        """Write what the core still holds (a close frame), then close the stream.
-
-        Waits for a write in progress to finish (it may be the close frame itself), for
-        at most ``close_timeout``; closes the stream in any case, also when cancelled.
-        """
-        if self._transport_closed:
-            return
-        self._transport_closed = True
-        stream = self._stream
-        protocol = self.protocol
-        closed = False
+        """Write the last frames, linger if needed, close (see ``_transport_end.py``)."""
         try:
-            with trio.move_on_after(self.close_timeout):
-                async with self.writer.lock:
-                    data = protocol.data_to_send()
-                    if data:
-                        await stream.send_all(data)
-                    if not protocol.close_frame_received and not protocol.eof_received:
-                        await self._linger()  # the peer may still be sending
-                    await stream.aclose()
-                    closed = True
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+            await self._transport.close()
         finally:
-            if not closed:  # (aclose_forcefully costs two passes through the scheduler)
-                await trio.aclose_forcefully(stream)
             self._set_closed()
-
-    async def _linger(self) -> None:
-        """Read and drop until the peer closes or answers (bounded in time and bytes).
-
-        Whenever we close before the peer's close frame came (a failure, a closing
-        handshake that timed out, a shutdown), the peer may still be sending; closing
-        the socket with its data unread, or while more arrives, makes the kernel reset
-        the connection, and the peer then loses our close frame before reading it
-        (RFC 6455 §7.1.1). So we keep reading, for at most ``_LINGER_TIME`` seconds
-        and ``_LINGER_BYTES``, until the peer's end of stream or, on a server, the
-        client's close frame.
-
-        Without a half-close (shutting down our writing side) first: asyncio-based
-        peers close their transport when they see it, and then fail the writes they
-        still had to do instead of reading our close frame.
-        """
-        protocol = self.protocol
-        if protocol.role is Role.SERVER:
-            # Once its close frame is here, the client sends nothing more and waits for
-            # us to close TCP (§7.1.1).
-            done = protocol.skim_for_close
-            if done(b""):  # the answer is already here
-                return
-        else:
-            done = _never  # a server closes TCP itself after its close frame
-        with trio.move_on_after(_LINGER_TIME):
-            await self.reader.drain(_LINGER_BYTES, done)
 
     def _set_closed(self, cause: BaseException | None = None) -> None:
         if self._closed is not None:

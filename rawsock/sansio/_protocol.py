@@ -31,40 +31,13 @@ from ._close import decode_close_payload, encode_close_payload
 from ._deflate import DeflateCodec, compressed_bound
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._events import CloseReceived, Event, Ping, Pong
-from ._frames import RSV1, CloseScanner, FrameParser, Opcode, encode_frame
+from ._frames import RSV1, CloseScanner, FrameParser, Opcode
+from ._outbox import Outbox, check_message, check_ping_payload
 
-__all__ = [
-    "DEFAULT_MAX_MESSAGE_SIZE",
-    "Protocol",
-    "Role",
-    "State",
-    "check_message",
-    "check_ping_payload",
-]
+__all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Protocol", "Role", "State"]
 
 #: Default limit on a received message's payload: 1 MiB.
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
-_BYTES_LIKE = (bytes, bytearray, memoryview)
-
-
-def check_message(message: object) -> None:
-    """Raise ``TypeError`` unless ``message`` can be sent: a ``str`` (text) or a
-    bytes-like object (binary), §5.6."""
-    if not isinstance(message, str | bytes | bytearray | memoryview):
-        raise TypeError(
-            "a message is a str (sent as text) or a bytes-like object: bytes, bytearray "
-            f"or memoryview (sent as binary), not {type(message).__name__}"
-        )
-
-
-def check_ping_payload(payload: object) -> None:
-    """Raise ``TypeError`` unless ``payload`` is bytes-like (a ping's or pong's payload)."""
-    if not isinstance(payload, _BYTES_LIKE):
-        raise TypeError(
-            "a ping or pong payload is a bytes-like object (bytes, bytearray or "
-            f"memoryview), not {type(payload).__name__}"
-        )
-
 
 class Role(enum.Enum):
     """Which end of the connection this is; it decides masking (§5.1, §5.3)."""
@@ -119,7 +92,6 @@ class Protocol:
         self.role = role
         self.state = State.OPEN
         self._client = role is Role.CLIENT
-        self._random_bytes = random_bytes
         frame_limit = max_message_size if max_frame_size is None else max_frame_size
         wire_limit = frame_limit
         if deflate is not None and frame_limit is not None:
@@ -155,7 +127,7 @@ class Protocol:
         self._sending_compressed = False
         self._events: list[Event] = []
         # Frames to write, in order; the pongs of consecutive pings share one bytearray.
-        self._outbox: list[bytes | bytearray] = []
+        self._outbox = Outbox(random_bytes if self._client else None)
         self._sending_opcode: Opcode | None = None  # a fragmented message being sent
         self._eof = False
         #: ``(code, reason)`` of the close frame we sent, once sent.
@@ -299,7 +271,7 @@ class Protocol:
         if opcode is Opcode.PING:
             self._events.append(Ping(payload))
             if self.state is State.OPEN:
-                self._queue_pong(payload)
+                self._outbox.add_pong(payload)
         elif opcode is Opcode.PONG:
             self._events.append(Pong(payload))
         else:
@@ -315,7 +287,7 @@ class Protocol:
             self.close_initiated = (code, reason)
         if self.state is State.OPEN:
             # §5.5.1: reply with a close frame, "typically echoing the status code".
-            self._outbox.append(self._frame(Opcode.CLOSE, encode_close_payload(code)))
+            self._outbox.add(Opcode.CLOSE, encode_close_payload(code))
             self.close_sent = (code, "")
         self.state = State.CLOSED
         self._events.append(CloseReceived(code, reason))
@@ -331,7 +303,7 @@ class Protocol:
             self.failure = error
         if self.state is State.OPEN:
             payload = encode_close_payload(error.code, error.reason)
-            self._outbox.append(self._frame(Opcode.CLOSE, payload))
+            self._outbox.add(Opcode.CLOSE, payload)
             self.close_sent = (error.code, error.reason)
             self.close_initiated = self.close_sent
         self.state = State.CLOSED
@@ -387,7 +359,7 @@ class Protocol:
             assert self.deflate is not None
             payload = self.deflate.compress(payload, fin)
         self._sending_opcode = None if fin else opcode
-        self._outbox.append(self._frame(frame_opcode, payload, fin, rsv))
+        self._outbox.add(frame_opcode, payload, fin, rsv)
 
     def send_ping(self, payload: bytes = b"") -> None:
         """Queue a ping (§5.5.2); the payload is bytes-like, at most 125 bytes.
@@ -420,7 +392,7 @@ class Protocol:
         payload = encode_close_payload(code, reason)
         if self.state is not State.OPEN:
             return
-        self._outbox.append(self._frame(Opcode.CLOSE, payload))
+        self._outbox.add(Opcode.CLOSE, payload)
         self.close_sent = (1005 if code is None else code, reason)
         self.close_initiated = self.close_sent
         self.state = State.CLOSING
@@ -432,36 +404,15 @@ class Protocol:
 
     def data_to_send(self) -> bytes:
         """Return (and forget) the bytes waiting in the outbox."""
-        outbox = self._outbox
-        if not outbox:
-            return b""
-        self._outbox = []
-        if len(outbox) == 1:
-            data = outbox[0]
-            return data if type(data) is bytes else bytes(data)
-        return b"".join(outbox)
+        return self._outbox.take()
 
     @property
     def bytes_to_send(self) -> int:
         """How many bytes the outbox holds."""
-        return sum(map(len, self._outbox))
-
-    def _queue_pong(self, payload: bytes) -> None:
-        """Queue the pong for a ping (§5.5.2), in one buffer with the pongs before it,
-        so that a flood of pings costs the bytes of their pongs, not an object each."""
-        outbox = self._outbox
-        frame = self._frame(Opcode.PONG, payload)
-        if outbox and type(outbox[-1]) is bytearray:
-            outbox[-1] += frame
-        else:
-            outbox.append(bytearray(frame))
+        return len(self._outbox)
 
     def _send_control(self, opcode: Opcode, payload: bytes) -> None:
         if self.state is not State.OPEN:
             raise LocalProtocolError(f"cannot send {opcode.name} in state {self.state.name}")
-        self._outbox.append(self._frame(opcode, payload))
-
-    def _frame(self, opcode: Opcode, payload: bytes, fin: bool = True, rsv: int = 0) -> bytes:
-        mask_key = self._random_bytes(4) if self._client else None
-        return encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=mask_key)
+        self._outbox.add(opcode, payload)
 
