@@ -255,7 +255,8 @@ async def accept_with(
                     await linger(stream)
             raise HandshakeError("the server is shutting down", 503)
         if scope.cancelled_caught:
-            raise HandshakeError("the opening handshake timed out", 408)
+            message = f"the opening handshake timed out after {settings.deadline:g} s"
+            raise HandshakeError(f"{message} (open_timeout)", 408)
         assert isinstance(answer, _Upgrade)
     except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
         await trio.aclose_forcefully(stream)

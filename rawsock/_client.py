@@ -247,7 +247,8 @@ async def _open(
     except trio.TooSlowError:
         if stream is not None:
             await trio.aclose_forcefully(stream)
-        raise HandshakeError("the opening handshake timed out", 408) from None
+        message = f"the opening handshake timed out after {settings.deadline:g} s (open_timeout)"
+        raise HandshakeError(message, 408) from None
     except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
         if stream is not None:
             await trio.aclose_forcefully(stream)

@@ -32,7 +32,12 @@ from ._headers import (
     parse_upgrade_list,
 )
 
-__all__ = ["ClientHandshake"]
+__all__ = ["MAX_INFORMATIONAL", "ClientHandshake"]
+
+#: Informational (1xx) responses skipped before the 101 (100 Continue, 103 Early Hints...);
+#: a server sending more is refused, so that an endless stream of them cannot keep a
+#: client busy until its timeout.
+MAX_INFORMATIONAL = 10
 
 
 class ClientHandshake:
@@ -74,6 +79,7 @@ class ClientHandshake:
         self._subprotocols = list(subprotocols)
         self._offered_extensions = bool(extensions)
         self._max_body_size = max_body_size
+        self._informational = 0  # 1xx responses skipped
         headers = [("Host", host), *_UPGRADE, ("Sec-WebSocket-Key", self._key), _VERSION]
         try:
             if subprotocols:
@@ -178,12 +184,17 @@ class ClientHandshake:
             if event is h11.NEED_DATA:
                 return None
             if isinstance(event, h11.InformationalResponse):
-                if event.status_code == 101:  # any other 1xx is skipped
-                    if event.http_version != b"1.1":  # the upgrade is HTTP/1.1's (§4.1)
-                        version = event.http_version.decode("ascii", "replace")
-                        message = f"the server answered the upgrade with HTTP/{version} 101"
-                        raise HandshakeError(message, 101)
-                    return self._switch(Headers.from_raw(event.headers.raw_items()))
+                if event.status_code != 101:  # any other 1xx is skipped, a few of them
+                    self._informational += 1
+                    if self._informational > MAX_INFORMATIONAL:
+                        message = f"more than {MAX_INFORMATIONAL} informational (1xx) responses"
+                        raise HandshakeError(message, 0)
+                    continue
+                if event.http_version != b"1.1":  # the upgrade is HTTP/1.1's (§4.1)
+                    version = event.http_version.decode("ascii", "replace")
+                    message = f"the server answered the upgrade with HTTP/{version} 101"
+                    raise HandshakeError(message, 101)
+                return self._switch(Headers.from_raw(event.headers.raw_items()))
             elif isinstance(event, h11.Response):
                 self._status = event.status_code
                 self._headers = Headers.from_raw(event.headers.raw_items())
