@@ -21,7 +21,8 @@ from ._options import ClientOptions, ConnectionOptions, ServerOptions
 from ._proxy import ProxyError
 from ._reconnect import Reconnect, reconnect
 from ._security import BasicAuth, check_host, check_origin, parse_basic_auth
-from ._server import Server, accept, serve, serve_stream, serve_unix
+from ._server import Server, accept, serve, serve_stream
+from ._unix import serve_unix
 from .sansio._close import CloseCode
 from .sansio._deflate import PerMessageDeflate
 from .sansio._errors import (

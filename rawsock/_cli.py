@@ -27,8 +27,9 @@ from ._client import open_websocket, parse_url
 from ._connection import WebSocket
 from ._options import ClientOptions
 from ._proxy import ProxyError
-from ._server import Server, serve, serve_unix
+from ._server import Server, serve
 from ._settings import ClientSettings
+from ._unix import serve_unix
 from .sansio._deflate import DEFAULT_COMPRESSION
 from .sansio._errors import ConnectionClosed, HandshakeError, HandshakeRejected
 
@@ -71,8 +72,12 @@ def _client_parser() -> argparse.ArgumentParser:
 
 def _server_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"{PROG} serve", description="WebSocket echo server.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind")
-    parser.add_argument("--port", type=int, default=8765, help="port (0: any free one)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port, 0 for any free one (default: %(default)s)"
+    )
     parser.add_argument("--unix", metavar="PATH", help="serve on a Unix-domain socket instead")
     parser.add_argument("--certfile", help="PEM certificate chain: serve wss://")
     parser.add_argument("--keyfile", help="PEM private key (default: in --certfile)")
@@ -153,6 +158,12 @@ def _os_reason(error: BaseException) -> str:
     return str(error)
 
 
+def _connected_url(ws: WebSocket) -> str:
+    """The URL the connection is open to (after any redirects)."""
+    scheme = "wss" if isinstance(ws.stream, trio.SSLStream) else "ws"
+    return f"{scheme}://{ws.request_headers.get('Host', '')}{ws.path}"
+
+
 def _reason(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
@@ -181,7 +192,7 @@ async def _client(args: argparse.Namespace) -> int:
         _say(f"rawsock: {_describe(error, args.url)}")
         return 1
     chosen = f" (subprotocol {ws.subprotocol})" if ws.subprotocol else ""
-    _say(f"Connected to {args.url}{chosen}")
+    _say(f"Connected to {_connected_url(ws)}{chosen}")
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_print_messages, ws, nursery.cancel_scope)
@@ -210,9 +221,16 @@ async def _server(args: argparse.Namespace) -> int:
     context = None
     if args.certfile:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(args.certfile, args.keyfile)
+        try:
+            context.load_cert_chain(args.certfile, args.keyfile)
+        except (OSError, ssl.SSLError) as error:
+            files = args.certfile + (f" and {args.keyfile}" if args.keyfile else "")
+            _say(f"rawsock: cannot load the certificate from {files}: {_ssl_reason(error)}")
+            return 1
     compression = None if args.no_compression else DEFAULT_COMPRESSION
     scheme = "wss" if context else "ws"
+    address = args.unix or f"{args.host}:{args.port}"
+    failure: list[str] = []
     try:
         async with trio.open_nursery() as nursery:
             if args.unix:
@@ -234,10 +252,18 @@ async def _server(args: argparse.Namespace) -> int:
                     _say("Shutting down...")
                     await server.aclose()
                     break
-    except OSError as error:
-        _say(f"rawsock: cannot serve: {error}")
+    except* OSError as group:  # (from the nursery: in an exception group)
+        failure.append(f"cannot serve on {address}: {_os_reason(group.exceptions[0])}")
+    if failure:
+        _say(f"rawsock: {failure[0]}")
         return 1
     return 0
+
+
+def _ssl_reason(error: OSError | ssl.SSLError) -> str:
+    if isinstance(error, ssl.SSLError):
+        return error.reason or str(error)
+    return os.strerror(error.errno) if error.errno else str(error)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

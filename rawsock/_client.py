@@ -68,7 +68,10 @@ def parse_url(url: str) -> WebSocketURL:
         ValueError: not a ``ws``/``wss`` URL, no host, a bad port, or a fragment
             (§3: "Fragment identifiers ... MUST NOT be used on these URIs").
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:  # for instance "Invalid IPv6 URL"
+        raise ValueError(f"cannot parse {url!r}: {error}") from None
     if parts.scheme not in ("ws", "wss"):
         raise ValueError(f"not a WebSocket URL (scheme must be ws or wss): {url!r}")
     if parts.fragment or url.endswith("#"):
@@ -84,6 +87,16 @@ def parse_url(url: str) -> WebSocketURL:
     if parts.query:
         target += "?" + parts.query
     return WebSocketURL(secure, parts.hostname, port or (443 if secure else 80), target)
+
+
+def _not_tls(error: BaseException) -> bool:
+    """Whether ``error`` comes from a TLS handshake with a peer that answered in clear."""
+    cause = error.__cause__
+    return isinstance(cause, ssl.SSLError) and cause.reason in (
+        "WRONG_VERSION_NUMBER",
+        "HTTP_REQUEST",
+        "RECORD_LAYER_FAILURE",
+    )
 
 
 def _redirect_target(current: WebSocketURL, location: str) -> WebSocketURL:
@@ -252,7 +265,10 @@ async def _open(
     except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
         if stream is not None:
             await trio.aclose_forcefully(stream)
-        raise HandshakeError("the connection broke during the opening handshake", 0) from error
+        message = "the connection broke during the opening handshake"
+        if target.secure and _not_tls(error):
+            message += " (the server does not speak TLS: is it a plain ws:// server?)"
+        raise HandshakeError(message, 0) from error
     except BaseException:
         if stream is not None:
             await trio.aclose_forcefully(stream)

@@ -20,7 +20,6 @@ import contextlib
 import errno
 import os
 import ssl
-import stat
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar, Unpack
@@ -50,9 +49,9 @@ __all__ = [
     "DEFAULT_SHUTDOWN_TIMEOUT",
     "Server",
     "accept",
+    "check_serving",
     "serve",
     "serve_stream",
-    "serve_unix",
 ]
 
 #: Seconds a shutdown waits for close handshakes and handlers before cancelling them.
@@ -133,11 +132,12 @@ class Server:
         return self._admitted
 
     async def aclose(self) -> None:
-        """Shut down gracefully and return when done (see the module docstring).
+        """Shut down gracefully and return when done.
 
-        Stops accepting, answers handshakes in progress with 503, closes open
-        connections with 1001 and waits up to ``shutdown_timeout`` for handlers;
-        :func:`serve` then returns. Calling it from a handler of this server waits for
+        Stops accepting (the listeners are closed), answers handshakes in progress with
+        503, closes open connections with 1001 "going away" and waits up to
+        ``shutdown_timeout`` for their close handshakes and handlers, then cancels what
+        remains; :func:`serve` then returns. Calling it from a handler of this server waits for
         the deadline, since that handler cannot finish first.
         """
         self._stop_requested.set()
@@ -146,7 +146,21 @@ class Server:
     # -- running -------------------------------------------------------------------------
 
     async def run(self, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED) -> None:
-        """Accept connections until cancelled or :meth:`aclose`; then shut down."""
+        """Accept connections until cancelled or :meth:`aclose`; then shut down.
+
+        A Ctrl-C (``KeyboardInterrupt``) shuts down the same way and then comes out as
+        itself, not wrapped in exception groups by the server's nurseries, so that
+        ``except KeyboardInterrupt`` around ``trio.run`` catches it.
+        """
+        try:
+            await self._run(task_status)
+        except BaseExceptionGroup as group:
+            interrupt = _only_interrupt(group)
+            if interrupt is None:
+                raise
+            raise interrupt from None
+
+    async def _run(self, task_status: trio.TaskStatus[Server]) -> None:
         try:
             async with trio.open_nursery() as nursery:
                 connections: trio.Nursery = await nursery.start(self._host)
@@ -275,7 +289,19 @@ class Server:
         self._host_scope.cancel()
 
 
-def _check_serving(ssl_context: object, max_connections: object, shutdown_timeout: object) -> None:
+def _only_interrupt(group: BaseExceptionGroup[BaseException]) -> KeyboardInterrupt | None:
+    """The ``KeyboardInterrupt`` in ``group`` if that is all there is in it."""
+    interrupts, rest = group.split(KeyboardInterrupt)
+    if rest is not None or interrupts is None:
+        return None
+    error: BaseException = interrupts
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    assert isinstance(error, KeyboardInterrupt)
+    return error
+
+
+def check_serving(ssl_context: object, max_connections: object, shutdown_timeout: object) -> None:
     """Check the arguments :func:`serve` and :func:`serve_unix` share (TypeError, ValueError)."""
     check_instance("ssl_context", ssl_context, ssl.SSLContext, "an ssl.SSLContext", optional=True)
     check_int("max_connections", max_connections, 1, optional=True)
@@ -303,7 +329,10 @@ async def serve(
         print(server.port)
 
     Cancelling the scope it runs in is a graceful shutdown, as is ``server.aclose()``:
-    see the module docstring.
+    no new connections, 503 to handshakes in progress, 1001 "going away" to open
+    connections, up to ``shutdown_timeout`` for their handlers, then cancellation.
+    Ctrl-C does the same, and ``KeyboardInterrupt`` then comes out of ``trio.run`` as
+    itself (``except KeyboardInterrupt`` catches it).
 
     Args:
         handler: ``async def handler(ws: WebSocket)``, run in its own task for each
@@ -331,7 +360,7 @@ async def serve(
             ``max_connections`` below 1, ``shutdown_timeout`` not above 0...
         OSError: the address cannot be bound (or ``reuse_port`` is unsupported).
     """
-    _check_serving(ssl_context, max_connections, shutdown_timeout)
+    check_serving(ssl_context, max_connections, shutdown_timeout)
     check_int("backlog", backlog, 1, optional=True)
     check_instance("reuse_port", reuse_port, bool, "a bool")
     settings = ServerSettings.from_options(options, "serve")
@@ -343,57 +372,5 @@ async def serve(
         ssl_context=ssl_context,
         max_connections=max_connections,
         shutdown_timeout=shutdown_timeout,
-    )
-    await server.run(task_status)
-
-
-async def serve_unix(
-    handler: Handler,
-    path: str | os.PathLike[str],
-    *,
-    ssl_context: ssl.SSLContext | None = None,
-    max_connections: int | None = None,
-    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
-    backlog: int = 128,
-    task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
-    **options: Unpack[ServerOptions],
-) -> None:
-    """Serve WebSocket connections on a Unix-domain socket until stopped.
-
-    Same as :func:`serve` otherwise (``backlog``: an int >= 1, default 128). A socket
-    file left at ``path`` by an earlier run is replaced (any other kind of file is an
-    error); the file is removed at shutdown.
-    Clients connect with ``rawsock.connect("ws://localhost/", unix_socket_path=path)``
-    (the URL then gives the ``Host`` header and the path).
-
-    Raises:
-        TypeError: an unknown option, or an argument or option of the wrong type
-            (before anything is bound).
-        ValueError: an argument or option out of range (before anything is bound).
-        OSError: the path cannot be bound (``FileExistsError``: not a socket).
-    """
-    _check_serving(ssl_context, max_connections, shutdown_timeout)
-    check_int("backlog", backlog, 1)
-    settings = ServerSettings.from_options(options, "serve_unix")
-    path = os.fspath(path)
-    with contextlib.suppress(FileNotFoundError):
-        if not stat.S_ISSOCK(os.stat(path).st_mode):
-            raise FileExistsError(errno.EEXIST, "exists and is not a socket", path)
-        os.unlink(path)
-    sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
-    try:
-        await sock.bind(path)
-        sock.listen(backlog)
-    except BaseException:
-        sock.close()
-        raise
-    server = Server(
-        handler,
-        [trio.SocketListener(sock)],
-        settings,
-        ssl_context=ssl_context,
-        max_connections=max_connections,
-        shutdown_timeout=shutdown_timeout,
-        unix_path=path,
     )
     await server.run(task_status)

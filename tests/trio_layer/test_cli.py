@@ -205,3 +205,98 @@ async def test_serve_subcommand_echoes_and_stops_gracefully_on_sigint() -> None:
                 assert (ws.close_code, ws.close_reason) == (1001, "server shutting down")
             assert await process.wait() == 0
             assert await err.line() == "Shutting down..."
+
+
+async def test_serve_errors_are_one_line_naming_the_address_or_the_file() -> None:
+    with trio.fail_after(20):
+        async with running_server() as server:
+            in_use = await run_cli("serve", "--port", str(server.port))
+        no_file = await run_cli("serve", "--port", "0", "--certfile", "/nonexistent.pem")
+    for result in (in_use, no_file):
+        assert result.returncode == 1
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert in_use.stderr.decode() == (
+        f"rawsock: cannot serve on 127.0.0.1:{server.port}: Address already in use\n"
+    )
+    assert no_file.stderr.decode() == (
+        "rawsock: cannot load the certificate from /nonexistent.pem: No such file or directory\n"
+    )
+
+
+async def test_serve_help_shows_the_defaults() -> None:
+    result = await run_cli("serve", "--help")
+    text = " ".join(result.stdout.decode().split())
+    assert "(default: 127.0.0.1)" in text and "(default: 8765)" in text
+
+
+async def test_the_client_says_where_it_is_connected_after_a_redirect() -> None:
+    def moved(request: Request) -> HTTPResponse | None:
+        if request.path == "/old":
+            return HTTPResponse.redirect("/new")
+        return None
+
+    with trio.fail_after(20):
+        async with running_server(handle_request=moved) as server:
+            result = await run_cli(f"ws://127.0.0.1:{server.port}/old")
+    assert result.stderr.decode().splitlines()[0] == f"Connected to ws://127.0.0.1:{server.port}/new"
+
+
+async def test_errors_that_say_what_to_do() -> None:
+    async def silent(stream: trio.SocketStream) -> None:
+        await trio.sleep_forever()
+
+    with trio.fail_after(30):
+        async with running_server() as plain:
+            tls_to_plain = await run_cli(f"wss://127.0.0.1:{plain.port}/")
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(trio.serve_tcp, silent, 0)
+            port = listeners[0].socket.getsockname()[1]
+            silence = await run_cli(f"ws://127.0.0.1:{port}/")
+            nursery.cancel_scope.cancel()
+        bad_ipv6 = await run_cli("ws://[::1")
+    hint = "the server does not speak TLS: is it a plain ws:// server?"
+    assert hint in tls_to_plain.stderr.decode()
+    assert "timed out after 10 s (open_timeout)" in silence.stderr.decode()
+    assert bad_ipv6.stderr.decode() == (
+        "rawsock: invalid URL: cannot parse 'ws://[::1': Invalid IPv6 URL\n"
+    )
+
+
+README_SERVER = """
+import trio, rawsock
+
+async def echo(ws):
+    async for message in ws:
+        await ws.send(message)
+
+try:
+    trio.run(rawsock.serve, echo, "127.0.0.1", 0)
+except KeyboardInterrupt:
+    print("stopped", flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+async def test_ctrl_c_on_the_readme_server_is_a_plain_keyboard_interrupt() -> None:
+    """A real SIGINT: the server shuts down, and ``trio.run`` raises KeyboardInterrupt
+    itself, not wrapped in exception groups, so ``except KeyboardInterrupt`` works."""
+    with trio.fail_after(20):
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-c", README_SERVER],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=ENV,
+        )
+        try:
+            await trio.sleep(1.5)  # (serving: no output to wait for)
+            process.send_signal(signal.SIGINT)
+            assert process.stdout is not None and process.stderr is not None
+            out = await Lines(process.stdout).rest()
+            err = await Lines(process.stderr).rest()
+            assert await process.wait() == 0, err
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert out == "stopped\n"
+    assert "ExceptionGroup" not in err
