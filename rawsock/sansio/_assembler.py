@@ -145,22 +145,10 @@ class MessageAssembler:
         if self._chunked:
             first = piece.first and header.opcode is not Opcode.CONTINUATION
             return self._gather(data, first, final)
-        if self._opcode is Opcode.TEXT:
-            decoder = self._decoder
-            assert decoder is not None
-            texts = self._texts
-            assert texts is not None
-            texts.append(decoder.decode(data, final))
-            if not final:
-                return None
-            message: TextMessage | BinaryMessage = TextMessage(texts.join())
-        else:
-            binaries = self._binaries
-            assert binaries is not None
-            binaries.append(data)
-            if not final:
-                return None
-            message = BinaryMessage(binaries.join())
+        whole = self._append(data, final)
+        if whole is None:
+            return None
+        message = TextMessage(whole) if isinstance(whole, str) else BinaryMessage(whole)
         self._end_message()
         return message
 
@@ -179,27 +167,26 @@ class MessageAssembler:
 
     def _gather(self, data: bytes, first: bool, final: bool) -> MessageChunk | None:
         self._chunk_first = self._chunk_first or first
-        chunk: str | bytes
-        if self._opcode is Opcode.TEXT:
-            decoder = self._decoder
-            assert decoder is not None
-            texts = self._texts
-            assert texts is not None
-            texts.append(decoder.decode(data, final))
-            if not final:
-                return None
-            chunk = texts.join()
-        else:
-            binaries = self._binaries
-            assert binaries is not None
-            binaries.append(data)
-            if not final:
-                return None
-            chunk = binaries.join()
-        event = MessageChunk(chunk, self._chunk_first, True, self._size)
+        whole = self._append(data, final)
+        if whole is None:
+            return None
+        event = MessageChunk(whole, self._chunk_first, True, self._size)
         self._chunk_first = False
         self._end_message()
         return event
+
+    def _append(self, data: bytes, final: bool) -> str | bytes | None:
+        """Hold the next piece (text decoded); everything held once ``final``."""
+        if self._opcode is Opcode.TEXT:
+            decoder = self._decoder
+            texts = self._texts
+            assert decoder is not None and texts is not None
+            texts.append(decoder.decode(data, final))
+            return texts.join() if final else None
+        binaries = self._binaries
+        assert binaries is not None
+        binaries.append(data)
+        return binaries.join() if final else None
 
     def _end_message(self) -> None:
         self._opcode = None

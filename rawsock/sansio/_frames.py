@@ -117,6 +117,14 @@ def encode_frame(
     return header + mask_key + apply_mask(payload, mask_key)
 
 
+def _extended_length(buffer: bytearray, length: int) -> tuple[int, int] | None:
+    """The 16- or 64-bit payload length that follows a 7-bit length of 126 or 127, and
+    the header's size up to it (§5.2); ``None`` while its bytes have not all come."""
+    if length == 126:
+        return (_UNPACK_16(buffer, 2)[0], 4) if len(buffer) >= 4 else None
+    return (_UNPACK_64(buffer, 2)[0], 10) if len(buffer) >= 10 else None
+
+
 class FrameParser:
     """Incremental frame parser (RFC 6455 §5.2).
 
@@ -249,16 +257,11 @@ class FrameParser:
                 1002,
             )
         size = 2
-        if length == 126:
-            size = 4
-            if len(buffer) < size:
+        if length >= 126:
+            extended = _extended_length(buffer, length)
+            if extended is None:
                 return None
-            (length,) = _UNPACK_16(buffer, 2)
-        elif length == 127:
-            size = 10
-            if len(buffer) < size:
-                return None
-            (length,) = _UNPACK_64(buffer, 2)
+            length, size = extended
             if length >> 63:
                 raise RemoteProtocolError("64-bit payload length with the high bit set", 1002)
         limit = self.max_frame_size
@@ -326,16 +329,11 @@ class CloseScanner:
             second = buffer[1]
             length = second & 0x7F
             size = 2
-            if length == 126:
-                size = 4
-                if len(buffer) < size:
+            if length >= 126:
+                extended = _extended_length(buffer, length)
+                if extended is None:
                     return False
-                (length,) = _UNPACK_16(buffer, 2)
-            elif length == 127:
-                size = 10
-                if len(buffer) < size:
-                    return False
-                (length,) = _UNPACK_64(buffer, 2)
+                length, size = extended
             if second & 0x80:
                 size += 4
             if len(buffer) < size:
