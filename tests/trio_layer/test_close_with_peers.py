@@ -171,39 +171,54 @@ async def test_a_shutdown_reaches_a_busy_sender_as_1001(
 # -- rawsock as the client -----------------------------------------------------------------
 
 
+Ready = Callable[[int], Awaitable[None]]
+
+
+@asynccontextmanager
+async def asyncio_server_in_thread(serve: Callable[[Ready], Awaitable[None]]) -> AsyncIterator[int]:
+    """Run ``serve(ready)`` with its own asyncio loop in a thread; it starts a server,
+    then awaits ``ready(port)``, which returns when the block ends. Yields the port."""
+    port_ready = threading.Event()
+    port: list[int] = []
+    stop: list[asyncio.Future[None]] = []
+
+    async def ready(bound: int) -> None:
+        port.append(bound)
+        stop.append(asyncio.get_running_loop().create_future())
+        port_ready.set()
+        await stop[0]
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(partial(trio.to_thread.run_sync, asyncio.run, serve(ready)))
+        await trio.to_thread.run_sync(port_ready.wait, 10)
+        try:
+            yield port[0]
+        finally:
+            future = stop[0]
+            future.get_loop().call_soon_threadsafe(future.set_result, None)
+
+
 @asynccontextmanager
 async def websockets_server(
     handler: Callable[[ServerConnection], Awaitable[None]],
 ) -> AsyncIterator[tuple[int, list[object]]]:
     """The websockets library's server in a thread; yields its port and what its
     handler recorded (the close code each connection received)."""
-    port_ready = threading.Event()
-    port: list[int] = []
-    stop: list[asyncio.Future[None]] = []
     recorded: list[object] = []
 
-    async def run() -> None:
-        async def record(connection: ServerConnection) -> None:
-            try:
-                await handler(connection)
-            finally:
-                recorded.append(connection.close_code)
+    async def record(connection: ServerConnection) -> None:
+        try:
+            await handler(connection)
+        finally:
+            recorded.append(connection.close_code)
 
+    async def serve(ready: Ready) -> None:
         options: dict[str, Any] = {"max_size": None, "compression": None}
         async with websockets_serve(record, "127.0.0.1", 0, **options) as ws_server:
-            port.append(ws_server.sockets[0].getsockname()[1])
-            stop.append(asyncio.get_running_loop().create_future())
-            port_ready.set()
-            await stop[0]
+            await ready(ws_server.sockets[0].getsockname()[1])
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(partial(trio.to_thread.run_sync, asyncio.run, run()))
-        await trio.to_thread.run_sync(port_ready.wait, 10)
-        try:
-            yield port[0], recorded
-        finally:
-            future = stop[0]
-            future.get_loop().call_soon_threadsafe(future.set_result, None)
+    async with asyncio_server_in_thread(serve) as port:
+        yield port, recorded
 
 
 async def wait_for_records(recorded: list[object], count: int) -> None:
@@ -259,9 +274,6 @@ async def aiohttp_server(
 ) -> AsyncIterator[tuple[int, list[str]]]:
     """aiohttp's server in a thread: its handler runs ``send``, then reads the close;
     yields its port and what each handler saw (``"close <code>"`` or an error)."""
-    port_ready = threading.Event()
-    port: list[int] = []
-    stop: list[asyncio.Future[None]] = []
     recorded: list[str] = []
 
     async def handler(request: aiohttp.web.Request) -> aiohttp.web.WebSocketResponse:
@@ -277,27 +289,17 @@ async def aiohttp_server(
         recorded.append(f"close {received.data}" if closed else received.type.name)
         return ws
 
-    async def run() -> None:
+    async def serve(ready: Ready) -> None:
         app = aiohttp.web.Application()
         app.router.add_get("/", handler)
         runner = aiohttp.web.AppRunner(app)
         await runner.setup()
-        site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port.append(runner.addresses[0][1])
-        stop.append(asyncio.get_running_loop().create_future())
-        port_ready.set()
-        await stop[0]
+        await aiohttp.web.TCPSite(runner, "127.0.0.1", 0).start()
+        await ready(runner.addresses[0][1])
         await runner.cleanup()
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(partial(trio.to_thread.run_sync, asyncio.run, run()))
-        await trio.to_thread.run_sync(port_ready.wait, 10)
-        try:
-            yield port[0], recorded
-        finally:
-            future = stop[0]
-            future.get_loop().call_soon_threadsafe(future.set_result, None)
+    async with asyncio_server_in_thread(serve) as port:
+        yield port, recorded
 
 
 async def aiohttp_send_for_a_while(ws: aiohttp.web.WebSocketResponse) -> None:
