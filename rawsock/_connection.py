@@ -244,7 +244,8 @@ class WebSocket(trio.abc.AsyncResource):
             TypeError: ``message`` is neither a ``str`` nor bytes-like (nothing is sent).
             ConnectionClosed: the connection is closed or closing.
         """
-        check_message(message)
+        if type(message) is not str and type(message) is not bytes:  # (the common cases)
+            check_message(message)
         protocol = self._protocol
 
         def encode() -> bytes:

@@ -31,6 +31,7 @@ __all__ = ["MessageQueue", "MessageStream", "MessageTooBig", "Receiving", "item_
 Item = str | bytes | MessageChunk
 
 _SLOT = 8  # the queue's reference to an item
+_BYTES_COST = sys.getsizeof(b"") + _SLOT  # a bytes object beyond its length, and its slot
 #: A chunk's own object, its ``size`` (an int of its own), and the queue's reference.
 _CHUNK_OVERHEAD = sys.getsizeof(MessageChunk(b"", True, False, 0)) + sys.getsizeof(1 << 20) + 8
 
@@ -41,6 +42,8 @@ def item_cost(item: Item) -> int:
     What the queue counts against ``receive_buffer``: a flood of empty messages or of
     tiny chunks fills the budget as surely as large messages do.
     """
+    if type(item) is bytes:  # (the common case, without a call)
+        return len(item) + _BYTES_COST
     if isinstance(item, MessageChunk):
         return sys.getsizeof(item.data) + _CHUNK_OVERHEAD
     return sys.getsizeof(item) + _SLOT
@@ -77,7 +80,7 @@ class MessageQueue:
         """Queue a message or chunk."""
         self._items.append(item)
         self.count += 1
-        self.size += item_cost(item)
+        self.size += len(item) + _BYTES_COST if type(item) is bytes else item_cost(item)
         if not self.full and self.size >= self._budget:
             self.full = True
             self._pause()
@@ -92,7 +95,7 @@ class MessageQueue:
         else:
             items.clear()
             self._head = 0
-        self.size -= item_cost(item)
+        self.size -= len(item) + _BYTES_COST if type(item) is bytes else item_cost(item)
         if self.full and self.size < self._budget:
             self.full = False
             self._resume()

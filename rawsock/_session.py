@@ -222,7 +222,8 @@ class Session:
         try:
             protocol.receive_data(data, max_pieces=PARSE_BATCH)
             self._route()
-            self._parse_more()
+            if protocol.has_unparsed_input:
+                self._parse_more()
         except RemoteProtocolError as error:
             self._route(error)
         return protocol.pieces_received - pieces

@@ -68,6 +68,7 @@ class MessageAssembler:
         "_opcode",
         "_size",
         "_texts",
+        "gathering",
     )
 
     def __init__(
@@ -93,6 +94,8 @@ class MessageAssembler:
         self._texts: Joiner[str] | None = None
         self._binaries: Joiner[bytes] | None = None
         self._chunk_first = False  # the gathered chunk starts its message
+        #: In chunked mode, a message is in progress: :meth:`take_chunk` may have data.
+        self.gathering = False
         self._size = 0  # payload bytes of the message in progress, counted from headers
         self._decoder: Utf8Decoder | None = None
 
@@ -189,6 +192,7 @@ class MessageAssembler:
         return binaries.join() if final else None
 
     def _end_message(self) -> None:
+        self.gathering = False
         self._opcode = None
         self._size = 0
         self._decoder = None
@@ -212,6 +216,7 @@ class MessageAssembler:
             raise RemoteProtocolError("new data frame inside a fragmented message")
         else:
             self._opcode = opcode
+            self.gathering = self._chunked
             self._size = 0
             self._compressed = bool(rsv & RSV1)  # the parser allows RSV1 only with deflate
             if opcode is Opcode.TEXT:

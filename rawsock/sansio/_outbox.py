@@ -44,28 +44,28 @@ class Outbox:
             server, whose frames are not masked.
     """
 
-    __slots__ = ("_frames", "_random_bytes")
+    __slots__ = ("_random_bytes", "frames")
 
     def __init__(self, random_bytes: Callable[[int], bytes] | None) -> None:
-        # The pongs of consecutive pings share one bytearray (see add_pong).
-        self._frames: list[bytes | bytearray] = []
+        #: The encoded frames, in order (the pongs of consecutive pings share one
+        #: bytearray, see :meth:`add_pong`); empty when nothing waits.
+        self.frames: list[bytes | bytearray] = []
         self._random_bytes = random_bytes
-
-    def __bool__(self) -> bool:
-        return bool(self._frames)
 
     def __len__(self) -> int:
         """How many bytes wait."""
-        return sum(map(len, self._frames))
+        return sum(map(len, self.frames))
 
     def add(self, opcode: Opcode, payload: bytes, fin: bool = True, rsv: int = 0) -> None:
         """Encode and queue one frame (§5.2)."""
-        self._frames.append(self._encode(opcode, payload, fin, rsv))
+        random_bytes = self._random_bytes
+        mask_key = random_bytes(4) if random_bytes is not None else None
+        self.frames.append(encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=mask_key))
 
     def add_pong(self, payload: bytes) -> None:
         """Queue the pong for a ping (§5.5.2), in one buffer with the pongs before it,
         so that a flood of pings costs the bytes of their pongs, not an object each."""
-        frames = self._frames
+        frames = self.frames
         frame = self._encode(Opcode.PONG, payload, True, 0)
         if frames and type(frames[-1]) is bytearray:
             frames[-1] += frame
@@ -74,10 +74,10 @@ class Outbox:
 
     def take(self) -> bytes:
         """Return (and forget) the bytes waiting."""
-        frames = self._frames
+        frames = self.frames
         if not frames:
             return b""
-        self._frames = []
+        self.frames = []
         if len(frames) == 1:
             data = frames[0]
             return data if type(data) is bytes else bytes(data)

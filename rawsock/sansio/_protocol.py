@@ -238,8 +238,8 @@ class Protocol:
             self._violation = error
             raise
         finally:
-            if self.chunked:
-                self._take_chunk()
+            if assembler.gathering and (chunk := assembler.take_chunk()) is not None:
+                self._events.append(chunk)
 
     def _take_chunk(self) -> None:
         chunk = self._assembler.take_chunk()
@@ -333,7 +333,8 @@ class Protocol:
             LocalProtocolError: the connection is no longer OPEN, or a fragment's type
                 differs from its message's.
         """
-        check_message(data)
+        if type(data) is not str and type(data) is not bytes:  # (the common cases)
+            check_message(data)
         if self.state is not State.OPEN:
             raise LocalProtocolError(f"cannot send data in state {self.state.name}")
         if isinstance(data, str):
@@ -400,7 +401,7 @@ class Protocol:
     @property
     def has_data_to_send(self) -> bool:
         """Whether the outbox holds bytes to write."""
-        return bool(self._outbox)
+        return bool(self._outbox.frames)
 
     def data_to_send(self) -> bytes:
         """Return (and forget) the bytes waiting in the outbox."""
