@@ -222,7 +222,7 @@ class ServerHandshake:
             self._scanned = len(buf) if self._line_end < 0 else self._line_end + 1
         line_end = self._line_end
         line_len = len(buf) if line_end < 0 else line_end
-        if line_end > 0 and buf[line_end - 1] == 0x0D:
+        if line_len > 0 and buf[line_len - 1] == 0x0D:  # the CR of a CRLF, maybe cut
             line_len -= 1
         if line_len > max_line:
             raise HandshakeError("The request line is too long.", 414)

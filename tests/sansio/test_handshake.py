@@ -348,6 +348,21 @@ def test_request_line_at_the_limit_is_accepted() -> None:
     assert info.value.status_code == 414
 
 
+def test_request_line_at_the_limit_fed_byte_by_byte_is_accepted() -> None:
+    # The CR arrives before its LF: it is not part of the line's length.
+    request_line = b"GET /" + b"a" * 90 + b" HTTP/1.1"
+    data = request_line + b"\r\n" + make_request().partition(b"\r\n")[2]
+    server = ServerHandshake(max_request_line=len(request_line))
+    request = None
+    for i in range(len(data)):
+        server.receive_data(data[i : i + 1])
+        request = server.next_request()
+        if request is not None:
+            break
+    assert request is not None
+    assert request.target == "/" + "a" * 90
+
+
 def test_huge_header_is_431_before_its_end() -> None:
     server = ServerHandshake(max_header_size=1000)
     server.receive_data(b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: ")
