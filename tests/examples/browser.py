@@ -1,7 +1,7 @@
 """Headless Chromium (Debian's ``chromium`` and ``chromium-driver``) driven by Selenium.
 
 Nothing is downloaded: the browser and the driver must be installed (``.ci/run``
-installs them); without them the test skips, or fails in CI.
+installs them); without them the test skips saying what to install, or fails in CI.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from example_support import ROOT, require_program
@@ -19,25 +20,43 @@ from selenium.webdriver.chrome.service import Service
 ARTIFACTS = Path(os.environ.get("RAWSOCK_ARTIFACTS", ROOT / "artifacts"))
 
 
-@contextmanager
-def chromium(profile: Path) -> Iterator[webdriver.Chrome]:
-    """A headless Chromium with an empty profile in ``profile``."""
+@dataclass(frozen=True)
+class Chromium:
+    """An installed Chromium (``browser``) and its driver (``driver``)."""
+
+    browser: str
+    driver: str
+
+    @contextmanager
+    def open(self, profile: Path) -> Iterator[webdriver.Chrome]:
+        """A headless Chromium with an empty profile in ``profile``."""
+        options = webdriver.ChromeOptions()
+        options.binary_location = self.browser
+        for flag in (
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+            "--window-size=1100,800",
+        ):
+            options.add_argument(flag)
+        service = Service(executable_path=self.driver)
+        driver = webdriver.Chrome(options=options, service=service)
+        try:
+            yield driver
+        finally:
+            driver.quit()
+
+
+def find_chromium() -> Chromium:
+    """The installed Chromium and driver, or skip (fail in CI) saying what to install.
+
+    Tests get it through the ``chromium`` fixture (conftest.py), so that the skip happens
+    while the test is set up: raised inside an async test, pytest-trio would report it
+    as a bare "Skipped", without its reason.
+    """
     browser = require_program("chromium", "apt-get install chromium chromium-driver")
-    driver_path = require_program("chromedriver", "apt-get install chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-        "--window-size=1100,800",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    driver = require_program("chromedriver", "apt-get install chromium-driver")
+    return Chromium(browser, driver)
 
 
 def screenshot(driver: webdriver.Chrome, name: str) -> Path:

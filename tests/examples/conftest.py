@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from browser import Chromium, find_chromium
 from example_support import Program
 
 
@@ -15,3 +16,10 @@ def programs() -> Iterator[list[Program]]:
     yield started
     for program in started:
         program.stop()
+
+
+@pytest.fixture
+def chromium() -> Chromium:
+    """Chromium and its driver; a test without them skips (fails in CI) at setup, saying
+    what to install."""
+    return find_chromium()

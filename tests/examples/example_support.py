@@ -27,7 +27,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def require_program(name: str, install_hint: str) -> str:
-    """The path of program ``name``, or skip (fail in CI) with ``install_hint``."""
+    """The path of program ``name``, or skip (fail in CI) with ``install_hint``.
+
+    Call it from a fixture that is not async (as ``redis_url`` and ``chromium`` do), not
+    from an async test: pytest-trio reports a skip raised inside one without its reason.
+    """
     path = shutil.which(name)
     if path is None:
         message = f"{name} is not installed ({install_hint}; .ci/run installs it)"

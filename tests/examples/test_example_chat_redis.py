@@ -117,14 +117,19 @@ async def test_concurrent_messages_through_two_servers_arrive_in_one_order(
     assert sorted(orders[0]) == sorted((name, f"{name} {n}") for name in "abcd" for n in range(25))
 
 
-@pytest.mark.parametrize("shared_by", ["parent", "redis"])
+@pytest.fixture(params=["parent", "redis"])
+def shared_by(request: pytest.FixtureRequest) -> list[str]:
+    """How ``--workers`` share rooms: the options for the parent's broker (none), or for
+    Redis (a fixture, so that a missing redis-server skips at setup, with its reason)."""
+    return ["--redis", request.getfixturevalue("redis_url")] if request.param == "redis" else []
+
+
 async def test_workers_share_one_port_and_their_rooms(
-    shared_by: str, request: pytest.FixtureRequest, programs: list[Program]
+    shared_by: list[str], programs: list[Program]
 ) -> None:
     """``--workers 2``: connections land on both processes, which share rooms (through
     the parent process's broker, or through Redis)."""
-    extra = ["--redis", request.getfixturevalue("redis_url")] if shared_by == "redis" else []
-    port = chat_server(programs, "--workers", "2", *extra)
+    port = chat_server(programs, "--workers", "2", *shared_by)
     url = f"ws://127.0.0.1:{port}/ws"
     servers: dict[str, int] = {}
     async with chat_user(url, "listener") as listener:

@@ -20,9 +20,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
-from browser import chromium
+from browser import Chromium
 from example_support import Program, serve_example
 
 TRIES = 3
@@ -90,11 +91,11 @@ def closed_after(driver: Any, port: int, mode: str, stop: Program | None = None)
 
 
 def test_a_message_over_the_limit_reaches_chromium_as_a_clean_1009(
-    programs: list[Program],
+    programs: list[Program], chromium: Chromium
 ) -> None:
     _, port = serve_example(programs, "examples.echo")
-    with page_server() as url, tempfile.TemporaryDirectory() as profile, chromium(
-        profile
+    with page_server() as url, tempfile.TemporaryDirectory() as profile, chromium.open(
+        Path(profile)
     ) as driver:
         driver.set_script_timeout(30)
         driver.get(url)
@@ -103,11 +104,11 @@ def test_a_message_over_the_limit_reaches_chromium_as_a_clean_1009(
 
 
 def test_stopping_the_server_reaches_a_sending_chromium_as_a_clean_1001(
-    programs: list[Program],
+    programs: list[Program], chromium: Chromium
 ) -> None:
     seen = []
-    with page_server() as url, tempfile.TemporaryDirectory() as profile, chromium(
-        profile
+    with page_server() as url, tempfile.TemporaryDirectory() as profile, chromium.open(
+        Path(profile)
     ) as driver:
         driver.set_script_timeout(30)
         driver.get(url)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import trio
-from browser import chromium, screenshot
+from browser import Chromium, screenshot
 from example_support import Program, serve_example
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
@@ -82,14 +82,14 @@ def connected(driver: Chrome) -> bool:
 
 
 async def test_two_windows_and_a_python_client_edit_one_form(
-    programs: list[Program], tmp_path: Path
+    programs: list[Program], tmp_path: Path, chromium: Chromium
 ) -> None:
     server, port = serve_example(programs, "examples.sync")
     page = f"http://127.0.0.1:{port}/"
 
     with ExitStack() as stack:
-        a = stack.enter_context(chromium(tmp_path / "profile-a"))
-        b = stack.enter_context(chromium(tmp_path / "profile-b"))
+        a = stack.enter_context(chromium.open(tmp_path / "profile-a"))
+        b = stack.enter_context(chromium.open(tmp_path / "profile-b"))
         for driver in (a, b):
             await trio.to_thread.run_sync(driver.get, page)
         for driver in (a, b):
