@@ -6,17 +6,18 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 
 import pytest
 import trio
 from chat_helpers import ChatUser, chat_user
-from example_support import ROOT, Lines, serve_example
+from example_support import ROOT, Lines, Program, serve_example
 
 import rawsock
 from examples.chat.broker import MemoryBroker
+from examples.chat.client import CLOSED_BY_SERVER, DEFAULT_ROOM, USAGE
 from examples.chat.protocol import MAX_MESSAGE_SIZE, MAX_TEXT, ChatError, Join, Say, parse
 from examples.chat.rate import DEFAULT_RATE, MessageRate, RateLimit
 from examples.chat.server import run_server
@@ -235,48 +236,94 @@ async def test_the_page_is_served_on_the_same_port() -> None:
             assert "hello-first" in str(await ws.receive())
 
 
-def test_terminal_client_and_readme_command(programs: list) -> None:  # type: ignore[type-arg]
+def test_terminal_client_and_readme_command(programs: list[Program]) -> None:
     """``python -m examples.chat`` and two ``python -m examples.chat.client`` talk."""
     server, port = serve_example(programs, "examples.chat")
     url = f"ws://127.0.0.1:{port}/ws"
-    ada = chat_client(url, "--nick", "ada", "--room", "lobby")
-    ada_says = Lines(ada.stdout)  # type: ignore[arg-type]
-    bob = bob_says = None
-    try:
+    with chat_client(url, "--nick", "ada", "--room", "lobby") as (ada, ada_says):
         assert ada_says.next().startswith("* welcome, ada")
         assert ada_says.next().startswith("[lobby] * you joined; members: ada")
-        bob = chat_client(url, "--nick", "bob")
-        bob_says = Lines(bob.stdout)  # type: ignore[arg-type]
-        assert bob_says.next().startswith("* welcome, bob; rooms: lobby (1)")
-        assert ada.stdin is not None and bob.stdin is not None
-        bob.stdin.write("/join lobby\nhello from bob\n")
-        bob.stdin.flush()
-        assert ada_says.next() == "[lobby] * bob joined"
-        assert ada_says.next() == "[lobby] bob: hello from bob"
-        assert bob_says.next() == "[lobby] * you joined; members: ada, bob"
-        bob.stdin.close()
-        assert bob.wait(10) == 0
+        with chat_client(url, "--nick", "bob") as (bob, bob_says):  # the README's command
+            assert bob_says.next().startswith("* welcome, bob; rooms: lobby (1)")
+            assert bob_says.next() == "[lobby] * you joined; members: ada, bob"
+            assert ada_says.next() == "[lobby] * bob joined"
+            type_line(bob, "hello from bob")
+            assert ada_says.next() == "[lobby] bob: hello from bob"
+            assert bob_says.next() == "[lobby] bob: hello from bob"
+            assert bob.stdin is not None
+            bob.stdin.close()
+            assert bob.wait(10) == 0
         assert ada_says.next() == "[lobby] * bob left"
-        ada.stdin.write("/quit\n")
-        ada.stdin.close()
+        type_line(ada, "/quit")
         assert ada.wait(10) == 0
-    finally:
-        for client, lines in ((ada, ada_says), (bob, bob_says)):
-            if client is not None and client.poll() is None:
-                client.kill()
-            if client is not None and lines is not None:
-                client.wait()
-                lines.close()
-                assert client.stdin is not None
-                client.stdin.close()
     log = server.stop()
     assert f"chat on http://127.0.0.1:{port}/" in log
     assert "Traceback" not in log, log
 
 
-def chat_client(*args: str) -> subprocess.Popen[str]:
-    """``python -m examples.chat.client ARGS`` with pipes for stdin and stdout."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "examples.chat.client", *args],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+def test_terminal_client_commands_refusals_and_the_server_stopping(
+    programs: list[Program],
+) -> None:
+    """A refused join keeps the current room; an unknown command gets the usage line; a
+    taken nickname and the server stopping each end the client with a status and a line
+    on stderr."""
+    server, port = serve_example(programs, "examples.chat")
+    url = f"ws://127.0.0.1:{port}/ws"
+    with chat_client(url, "--nick", "ada") as (ada, ada_says):
+        assert ada_says.next().startswith("* welcome, ada")
+        assert ada_says.next() == f"[{DEFAULT_ROOM}] * you joined; members: ada"
+        type_line(ada, "/join bad room!")
+        assert ada_says.next().startswith("! room must be")
+        type_line(ada, "still in the lobby")
+        assert ada_says.next() == "[lobby] ada: still in the lobby"
+        type_line(ada, "/bogus")
+        assert ada_says.next() == f"! unknown command /bogus; {USAGE}"
+        type_line(ada, "/join garden")
+        assert ada_says.next() == "[garden] * you joined; members: ada"
+        type_line(ada, "/switch lobby")
+        type_line(ada, "back in the lobby")
+        assert ada_says.next() == "[lobby] ada: back in the lobby"
+
+        with chat_client(url, "--nick", "ada") as (taken, _):
+            assert taken.wait(10) == 1
+            assert taken.stderr is not None
+            assert taken.stderr.read().splitlines() == [
+                "chat: nickname refused: 'ada' is taken, choose another nickname"
+            ]
+
+        server.stop()
+        assert ada.wait(10) == CLOSED_BY_SERVER == 3
+        assert ada.stderr is not None
+        assert ada.stderr.read().splitlines() == [
+            "chat: the server closed the connection (1001 server shutting down)"
+        ]
+        assert ada_says.next() == "<end of output>"
+
+
+def type_line(client: subprocess.Popen[str], line: str) -> None:
+    """Type ``line`` into a terminal client."""
+    assert client.stdin is not None
+    client.stdin.write(line + "\n")
+    client.stdin.flush()
+
+
+@contextmanager
+def chat_client(*args: str) -> Iterator[tuple[subprocess.Popen[str], Lines]]:
+    """``python -m examples.chat.client ARGS`` with pipes, and the lines it prints;
+    killed at the end if it still runs."""
+    client = subprocess.Popen(
+        [sys.executable, "-m", "examples.chat.client", *args], cwd=ROOT,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+    assert client.stdout is not None
+    lines = Lines(client.stdout)
+    try:
+        yield client, lines
+    finally:
+        if client.poll() is None:
+            client.kill()
+        client.wait()
+        lines.close()
+        for pipe in (client.stdin, client.stderr):
+            if pipe is not None:
+                pipe.close()

@@ -35,9 +35,12 @@ async def test_browser_and_python_client_chat(
             driver.find_element(By.ID, "nick").send_keys("chromium")
             driver.find_element(By.ID, "hello").click()
             wait.until(shown.visibility_of_element_located((By.ID, "chat")))
+            hint = driver.find_element(By.ID, "room-hint")
+            assert hint.is_displayed() and "Join a room" in hint.text, hint.text
             driver.find_element(By.ID, "room").send_keys("lobby")
             driver.find_element(By.ID, "join").click()
             wait.until(shown.text_to_be_present_in_element((By.ID, "current-room"), "lobby"))
+            wait.until(shown.invisibility_of_element_located((By.ID, "room-hint")))
             await python_user.expect("presence", nick="chromium", event="join")
 
             driver.execute_script(

@@ -85,6 +85,7 @@ function select(name) {
   if (room) for (const event of room.log) appendLine(event);
   showMembers();
   showMyRooms();
+  $("room-hint").hidden = state.rooms.size > 0;
 }
 
 function appendLine(event) {
