@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from functools import partial
@@ -20,9 +21,9 @@ import rawsock
 from .._signals import run_until_signalled
 from .progress import ProgressLogHandler, say
 from .receiver import Receiver, serve_receiver
-from .sender import TransferFailed, send_file
+from .sender import Sent, TransferFailed, send_file
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "describe", "main", "summary"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,20 +86,44 @@ def send_command(args: argparse.Namespace) -> int:
     name: str = args.name if args.name is not None else path.name
     started = time.monotonic()
     try:
-        done = trio.run(
+        sent = trio.run(
             partial(send_file, path, args.url, name=name, show_progress=not args.no_progress)
         )
     except (TransferFailed, OSError, EOFError, rawsock.RawsockError) as error:
-        say(f"error: {error}")
+        say(f"error: {describe(error)}")
         return 1
     except KeyboardInterrupt:
         say("interrupted: sending the same file again resumes where it stopped")
         return 130
-    elapsed = time.monotonic() - started
-    rate = done.size / elapsed / 1e6 if elapsed > 0 else 0.0
-    print(f"sent {name}: {done.size} bytes in {elapsed:.1f} s ({rate:.1f} MB/s), "
-          f"sha256 {done.sha256}")
+    print(summary(name, sent, time.monotonic() - started))
     return 0
+
+
+def summary(name: str, sent: Sent, elapsed: float) -> str:
+    """The line printed once the receiver confirmed the file: the bytes this run sent,
+    the time and their rate, and the whole file's size when it resumed."""
+    rate = f"{sent.sent / elapsed / 1e6:.1f} MB/s" if elapsed > 0 else "-"
+    resumed = f", resumed at byte {sent.start}: {sent.size} bytes in all" if sent.start else ""
+    return (f"sent {name}: {sent.sent} bytes in {elapsed:.2f} s ({rate}){resumed}, "
+            f"sha256 {sent.sha256}")
+
+
+def describe(error: BaseException) -> str:
+    """An error as one line, with the system's reason when Trio gives only a summary
+    (``all attempts to connect to HOST:PORT failed``, the reasons in its cause)."""
+    cause = error.__cause__
+    if not isinstance(error, OSError) or error.errno or cause is None:
+        return str(error)
+    inner = list(cause.exceptions) if isinstance(cause, BaseExceptionGroup) else [cause]
+    reasons = dict.fromkeys(_reason(e) for e in inner)
+    return f"{error}: {'; '.join(reasons)}" if reasons else str(error)
+
+
+def _reason(error: BaseException) -> str:
+    """The system's words for one failed attempt (``Connection refused``)."""
+    if isinstance(error, OSError) and error.errno and error.errno > 0:
+        return os.strerror(error.errno)
+    return str(error)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -36,7 +37,7 @@ from .protocol import (
     expect,
 )
 
-__all__ = ["TransferFailed", "send_file"]
+__all__ = ["Sent", "TransferFailed", "send_file"]
 
 #: Seconds to wait, once the connection is closing, for an explanation still queued.
 EXPLANATION_WAIT = 2.0
@@ -46,10 +47,26 @@ class TransferFailed(Exception):
     """The file did not arrive complete and verified; the message says why."""
 
 
-async def send_file(path: Path, url: str, *, name: str, show_progress: bool) -> Done:
+@dataclass(frozen=True)
+class Sent:
+    """A file the receiver confirmed: its ``size`` and ``sha256``, and ``start``, the
+    byte this run began at (0, or where it resumed a transfer left incomplete)."""
+
+    size: int
+    sha256: str
+    start: int
+
+    @property
+    def sent(self) -> int:
+        """The bytes this run sent."""
+        return self.size - self.start
+
+
+async def send_file(path: Path, url: str, *, name: str, show_progress: bool) -> Sent:
     """Send ``path`` to the receiver at ``url`` as ``name``, resuming where it can.
 
-    Returns the receiver's confirmation (size and SHA-256 of the stored file).
+    Returns what the receiver confirmed (size and SHA-256 of the stored file) and where
+    this run started.
 
     Raises:
         TransferFailed: the receiver refused the file or the hash, broke the protocol,
@@ -74,7 +91,7 @@ async def send_file(path: Path, url: str, *, name: str, show_progress: bool) -> 
 
 async def _transfer(
     ws: rawsock.WebSocket, path: Path, name: str, size: int, show_progress: bool
-) -> Done:
+) -> Sent:
     await ws.send(encode(Header(name, size)))
     offer = expect(await ws.receive(), Offset)
     if offer.offset > size:
@@ -89,7 +106,7 @@ async def _transfer(
     done = expect(await ws.receive(), Done)
     if (done.size, done.sha256) != (size, digest.hexdigest()):
         raise ProtocolViolation(f"the receiver confirmed {done}, not {size} bytes as sent")
-    return done
+    return Sent(done.size, done.sha256, start)
 
 
 async def _choose_start(path: Path, offer: Offset) -> tuple[int, Digest]:

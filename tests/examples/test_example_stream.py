@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -407,6 +408,18 @@ async def test_resume_after_a_dropped_connection(
     assert file_sha256(receiver.directory / "resume.bin") == sha256
     assert sha256 in result.stdout.decode()  # the final hash covers the skipped prefix too
     assert not part.exists()
+    # the summary counts the 5 MiB this run sent, and its rate is theirs, not the file's
+    summary = re.fullmatch(
+        r"sent resume\.bin: (\d+) bytes in ([\d.]+) s \(([\d.]+) MB/s\), "
+        rf"resumed at byte {3 * MIB}: {8 * MIB} bytes in all, sha256 {sha256}\n",
+        result.stdout.decode(),
+    )
+    assert summary is not None, result.stdout.decode()
+    sent, elapsed, rate = int(summary[1]), float(summary[2]), float(summary[3])
+    assert sent == 5 * MIB
+    if elapsed >= 0.01:  # printed to 0.01 s and 0.1 MB/s
+        slowest, fastest = sent / (elapsed + 0.005) / 1e6, sent / (elapsed - 0.005) / 1e6
+        assert slowest - 0.05 <= rate <= fastest + 0.05, (rate, elapsed)
 
 
 async def test_a_partial_file_with_other_bytes_is_not_resumed(
@@ -470,10 +483,11 @@ async def test_a_new_connection_takes_over_a_stalled_one(
 def test_sender_fails_when_no_receiver_listens(tmp_path: Path) -> None:
     path = tmp_path / "lonely.bin"
     write_random_file(path, 10)
-    sender = send_command(path, f"ws://127.0.0.1:{free_port()}/", "--no-progress")
+    port = free_port()
+    sender = send_command(path, f"ws://127.0.0.1:{port}/", "--no-progress")
     try:
         assert sender.process.wait(TEST_TIMEOUT) == 1
     finally:
         output = sender.stop()
-    assert "error:" in output
+    assert f"all attempts to connect to 127.0.0.1:{port} failed: Connection refused" in output
 
