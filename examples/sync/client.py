@@ -1,11 +1,20 @@
 """A Python client of the sync server: a :class:`Replica` fed by a rawsock connection.
 
-::
+Run from the repository root, with the server running (``python -m examples.sync``)::
 
-    async with open_sync_client("ws://127.0.0.1:8800/ws") as client:
-        await client.patch(["form", "name"], "Ada")
-        await client.wait_for_version(1)
-        print(client.replica.tree)
+    import trio
+
+    from examples.sync.client import open_sync_client
+
+
+    async def main() -> None:
+        async with open_sync_client("ws://127.0.0.1:8800/ws") as client:
+            await client.patch(["form", "name"], "Ada", ref=1)
+            version = await client.wait_for_patch(1)  # ours, whatever version that is
+            print(version, client.replica.tree)
+
+
+    trio.run(main)
 
 Nothing happens in the background: the replica changes while a task is inside
 :meth:`SyncClient.receive` (or :meth:`SyncClient.wait_for_version`, which calls it).
@@ -30,7 +39,15 @@ from .protocol import (
 )
 from .replica import Replica
 
-__all__ = ["SyncClient", "open_sync_client"]
+__all__ = ["PatchRefused", "SyncClient", "open_sync_client"]
+
+
+class PatchRefused(Exception):
+    """The server refused one of our patches; ``error`` is its reply."""
+
+    def __init__(self, error: ErrorReply) -> None:
+        super().__init__(f"{error.code}: {error.message}")
+        self.error = error
 
 
 class SyncClient:
@@ -74,6 +91,24 @@ class SyncClient:
         """Receive until the replica has reached ``version`` (bound it with a timeout)."""
         while self.replica.version is None or self.replica.version < version:
             await self.receive()
+
+    async def wait_for_patch(self, ref: str | int) -> int:
+        """Receive until our patch sent with ``ref`` is applied here too; its version.
+
+        A server that other clients edit too numbers patches in the order it gets them,
+        so the version of ours is known only once the server broadcasts it.
+
+        Raises:
+            PatchRefused: the server refused that patch.
+        """
+        while True:
+            message = await self.receive()
+            if isinstance(message, ErrorReply) and message.ref == ref:
+                raise PatchRefused(message)
+            if (isinstance(message, AppliedPatch) and message.ref == ref
+                    and message.client == self.replica.client):
+                await self.wait_for_version(message.version)  # (it may have come early)
+                return message.version
 
     async def wait_for_error(self) -> ErrorReply:
         """Receive until the next error message, and return it."""

@@ -11,6 +11,7 @@ import json
 import random
 import re
 import socket
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -18,10 +19,10 @@ from dataclasses import dataclass
 import pytest
 import trio
 import trio.lowlevel
-from example_support import Program, serve_example
+from example_support import ROOT, Program, serve_example
 
 import rawsock
-from examples.sync.client import SyncClient, open_sync_client
+from examples.sync.client import PatchRefused, SyncClient, open_sync_client
 from examples.sync.document import JSON, Limits, SyncDocument
 from examples.sync.site import STATIC_DIRECTORY
 
@@ -227,6 +228,45 @@ async def test_bad_messages_get_errors_and_nobody_is_disconnected(
             assert observer.replica.tree["form"] == {
                 "name": "Ada", "email": "ada@example.com", "plan": "pro"
             }
+    server.check_healthy()
+
+
+# -- the README's Python ---------------------------------------------------------------------
+
+
+def readme_python() -> str:
+    """The Python snippet of examples/sync/README.md, as written."""
+    readme = (ROOT / "examples" / "sync" / "README.md").read_text()
+    (snippet,) = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    return snippet
+
+
+async def test_the_readme_snippet_waits_for_its_own_patch_on_a_busy_server(
+    server: RunningServer,
+) -> None:
+    """Run on a server that other clients already edited (so its patch is not version
+    1), from the repository root as the README says, it prints its own patch's version."""
+    snippet = readme_python()
+    assert "ws://127.0.0.1:8800/ws" in snippet
+    with trio.fail_after(TIMEOUT):
+        async with open_sync_client(server.url) as other:
+            for n in range(3):
+                await other.patch(["form", "notes"], f"note {n}", ref=n)
+            assert await other.wait_for_patch(2) == 3
+            result = await trio.run_process(
+                [sys.executable, "-"], cwd=ROOT, check=False, capture_stdout=True,
+                capture_stderr=True,
+                stdin=snippet.replace("127.0.0.1:8800", f"127.0.0.1:{server.port}").encode(),
+            )
+            assert result.returncode == 0, result.stderr.decode()
+            tree = {"form": {"notes": "note 2", "name": "Ada"}}
+            assert result.stdout.decode() == f"4 {tree}\n"
+            await other.wait_for_version(4)
+            # a refused patch raises, with the server's reply
+            await other.patch(["form", "notes", "deeper"], "x", ref="bad")
+            with pytest.raises(PatchRefused) as refused:
+                await other.wait_for_patch("bad")
+            assert refused.value.error.code == "conflict"
     server.check_healthy()
 
 
