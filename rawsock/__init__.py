@@ -34,7 +34,7 @@ from .sansio._errors import (
     RawsockError,
     RemoteProtocolError,
 )
-from .sansio._handshake import Request
+from .sansio._handshake_parts import Request
 
 __version__ = "0.1.0"
 

@@ -42,7 +42,8 @@ from ._security import check_host, check_origin
 from ._settings import ServerSettings
 from .sansio._deflate import DeflateParameters
 from .sansio._errors import ConnectionClosed, HandshakeError, LocalProtocolError
-from .sansio._handshake import Request, ServerHandshake
+from .sansio._handshake import ServerHandshake
+from .sansio._handshake_parts import Request
 from .sansio._protocol import Role
 
 __all__ = ["accept", "accept_with", "checked_settings", "serve_stream"]

@@ -22,7 +22,8 @@ from typing import Any
 import trio
 
 from .sansio._errors import HandshakeError
-from .sansio._handshake import Request, ServerHandshake
+from .sansio._handshake import ServerHandshake
+from .sansio._handshake_parts import Request
 
 __all__ = [
     "HEAD_READ_SIZE",

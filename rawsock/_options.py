@@ -35,7 +35,7 @@ from ._checks import (
 from ._http import RequestHook
 from ._security import BasicAuth
 from .sansio._deflate import DEFAULT_COMPRESSION, PerMessageDeflate
-from .sansio._handshake import Request
+from .sansio._handshake_parts import Request
 from .sansio._protocol import DEFAULT_MAX_MESSAGE_SIZE
 
 __all__ = [

@@ -21,7 +21,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from ._http import HTTPResponse
-from .sansio._handshake import Request
+from .sansio._handshake_parts import Request
 
 __all__ = ["BasicAuth", "check_host", "check_origin", "parse_basic_auth", "split_host"]
 

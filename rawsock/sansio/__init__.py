@@ -18,7 +18,8 @@ from ._errors import (
 )
 from ._events import BinaryMessage, CloseReceived, Event, MessageChunk, Ping, Pong, TextMessage
 from ._frames import FrameParser, Opcode, encode_frame
-from ._handshake import Request, Response, ServerHandshake, accept_key
+from ._handshake import ServerHandshake
+from ._handshake_parts import Request, Response, accept_key
 from ._headers import Headers
 from ._mask import apply_mask
 from ._protocol import DEFAULT_MAX_MESSAGE_SIZE, Protocol, Role, State

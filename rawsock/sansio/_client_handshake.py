@@ -15,22 +15,17 @@ from collections.abc import Sequence
 import h11
 
 from ._errors import HandshakeError, HandshakeRejected, LocalProtocolError
-from ._handshake import (
-    _CLIENT_RESERVED,
-    _UPGRADE,
-    _VERSION,
+from ._extension_header import parse_extensions
+from ._handshake_parts import (
+    CLIENT_RESERVED,
+    UPGRADE_HEADERS,
+    VERSION_HEADER,
     Response,
-    _check_extra,
-    _parse,
     accept_key,
+    check_extra_headers,
+    parse_header,
 )
-from ._headers import (
-    Headers,
-    encode_header_lines,
-    parse_extensions,
-    parse_token_list,
-    parse_upgrade_list,
-)
+from ._headers import Headers, encode_header_lines, parse_token_list, parse_upgrade_list
 
 __all__ = ["MAX_INFORMATIONAL", "ClientHandshake"]
 
@@ -80,7 +75,8 @@ class ClientHandshake:
         self._offered_extensions = bool(extensions)
         self._max_body_size = max_body_size
         self._informational = 0  # 1xx responses skipped
-        headers = [("Host", host), *_UPGRADE, ("Sec-WebSocket-Key", self._key), _VERSION]
+        key_header = ("Sec-WebSocket-Key", self._key)
+        headers = [("Host", host), *UPGRADE_HEADERS, key_header, VERSION_HEADER]
         try:
             if subprotocols:
                 if parse_token_list(self._subprotocols) != self._subprotocols:
@@ -89,7 +85,7 @@ class ClientHandshake:
             if extensions:
                 parse_extensions([extensions])
                 headers.append(("Sec-WebSocket-Extensions", extensions))
-            _check_extra(extra_headers, _CLIENT_RESERVED)
+            check_extra_headers(extra_headers, CLIENT_RESERVED)
             headers.extend(extra_headers)
             encode_header_lines(headers)
             self._request_headers = Headers(headers)
@@ -209,18 +205,18 @@ class ClientHandshake:
 
     def _switch(self, headers: Headers) -> Response:
         """Check a 101 response as RFC 6455 §4.1 requires."""
-        upgrade = _parse(parse_upgrade_list, headers, "Upgrade", 101)
+        upgrade = parse_header(parse_upgrade_list, headers, "Upgrade", 101)
         if [p.lower() for p in upgrade] != ["websocket"]:
             raise HandshakeError("the 101 response lacks Upgrade: websocket", 101)
-        connection = _parse(parse_token_list, headers, "Connection", 101)
+        connection = parse_header(parse_token_list, headers, "Connection", 101)
         if "upgrade" not in (t.lower() for t in connection):
             raise HandshakeError("the 101 response lacks Connection: Upgrade", 101)
         if headers.get_all("Sec-WebSocket-Accept") != [accept_key(self._key)]:
             raise HandshakeError("Sec-WebSocket-Accept does not match the key sent", 101)
-        protocols = _parse(parse_token_list, headers, "Sec-WebSocket-Protocol", 101)
+        protocols = parse_header(parse_token_list, headers, "Sec-WebSocket-Protocol", 101)
         if len(protocols) > 1 or (protocols and protocols[0] not in self._subprotocols):
             raise HandshakeError(f"the server chose a subprotocol not offered: {protocols}", 101)
-        extensions = _parse(parse_extensions, headers, "Sec-WebSocket-Extensions", 101)
+        extensions = parse_header(parse_extensions, headers, "Sec-WebSocket-Extensions", 101)
         if extensions and not self._offered_extensions:
             raise HandshakeError("the server chose extensions although none were offered", 101)
         self._trailing += self._conn.trailing_data[0]

@@ -25,7 +25,7 @@ import zlib
 from dataclasses import dataclass
 
 from ._errors import HandshakeError, RemoteProtocolError
-from ._headers import Extension, format_extensions
+from ._extension_header import Extension, format_extensions
 
 __all__ = [
     "DEFAULT_COMPRESSION",

@@ -1,6 +1,7 @@
-"""The opening handshake (RFC 6455 §4): the server side, and what both roles share.
+"""The server side of the opening handshake (RFC 6455 §4.2).
 
-h11 parses HTTP/1.1; the client side is in ``_client_handshake.py``.
+h11 parses HTTP/1.1; what both roles share is in ``_handshake_parts.py``, the client
+side in ``_client_handshake.py``.
 
 Theory of operation: the server's ``receive_data`` only buffers. ``next_request`` first
 checks the size limits on the raw buffered bytes, so a peer that never ends a line is
@@ -15,126 +16,32 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import http
 import re
 import string
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import TypeVar
-from urllib.parse import urlsplit
+from collections.abc import Sequence
+from dataclasses import replace
 
 import h11
 
 from ._errors import HandshakeError, LocalProtocolError
-from ._headers import (
-    Extension,
-    Headers,
-    encode_header_lines,
-    parse_extensions,
-    parse_token_list,
-    parse_upgrade_list,
+from ._extension_header import parse_extensions
+from ._handshake_parts import (
+    SERVER_RESERVED,
+    UPGRADE_HEADERS,
+    VERSION_HEADER,
+    Request,
+    accept_key,
+    check_extra_headers,
+    parse_header,
+    render_http_response,
 )
+from ._headers import Headers, parse_token_list, parse_upgrade_list
 
-__all__ = ["Request", "Response", "ServerHandshake", "accept_key"]
+__all__ = ["ServerHandshake"]
 
-#: Appended to the key before hashing (RFC 6455 §1.3, §4.2.2).
-WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-_T = TypeVar("_T")
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 # A request starts with a method (a token), or with a line end h11 reports.
 _FIRST_BYTES = frozenset((string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~\r\n").encode())
-_UPGRADE = [("Upgrade", "websocket"), ("Connection", "Upgrade")]
-_VERSION = ("Sec-WebSocket-Version", "13")
-# Headers the handshake writes itself, which callers may not pass as extra headers.
-_RESERVED = {"upgrade", "connection", "content-length", "transfer-encoding"}
-_RESERVED |= {"sec-websocket-protocol", "sec-websocket-extensions"}
-_SERVER_RESERVED = frozenset(_RESERVED | {"sec-websocket-accept"})
-_CLIENT_RESERVED = frozenset(_RESERVED | {"host", "sec-websocket-key", "sec-websocket-version"})
-
-
-def accept_key(key: str) -> str:
-    """Compute ``Sec-WebSocket-Accept`` from ``Sec-WebSocket-Key`` (RFC 6455 §1.3, §4.2.2).
-
-    Args:
-        key: the key as sent (base64 text).
-
-    Returns:
-        base64(SHA-1(key + the WebSocket GUID)).
-    """
-    digest = hashlib.sha1((key + WEBSOCKET_GUID).encode("latin-1")).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
-def _parse(
-    parser: Callable[[Iterable[str]], list[_T]], headers: Headers, name: str, status: int
-) -> list[_T]:
-    """Parse every ``name`` header line with ``parser``; HandshakeError if malformed."""
-    try:
-        return parser(headers.get_all(name))
-    except ValueError as exc:
-        raise HandshakeError(f"Invalid {name} header: {exc}.", status) from None
-
-
-def _check_extra(headers: Sequence[tuple[str, str]], reserved: frozenset[str]) -> None:
-    for name, _ in headers:
-        if name.lower() in reserved:
-            raise LocalProtocolError(f"the {name} header is written by the handshake itself")
-
-
-def _render(status: int, headers: Sequence[tuple[str, str]], body: bytes = b"") -> bytes:
-    """Write an HTTP/1.1 response (RFC 7230 §3.1.2); LocalProtocolError if malformed."""
-    try:
-        reason = http.HTTPStatus(status).phrase
-    except ValueError:
-        reason = ""
-    try:
-        lines = encode_header_lines(headers)
-    except ValueError as exc:
-        raise LocalProtocolError(str(exc)) from None
-    return f"HTTP/1.1 {status} {reason}\r\n".encode("ascii") + lines + b"\r\n" + body
-
-
-@dataclass(frozen=True)
-class Request:
-    """A request head (RFC 7230 §3.1.1). :meth:`ServerHandshake.validate` fills the
-    WebSocket fields (RFC 6455 §4.2.1): ``key``, ``subprotocols`` (offered, in order),
-    ``extensions`` (parsed offers, §9.1), ``host`` and ``origin`` (§10.2).
-    """
-
-    method: str
-    target: str  # path and query, as sent
-    http_version: str
-    headers: Headers
-    key: str | None = None
-    subprotocols: list[str] = field(default_factory=list)
-    extensions: list[Extension] = field(default_factory=list)
-    host: str = ""
-    origin: str | None = None
-
-    @property
-    def path(self) -> str:
-        """The target without its query: the /resource name/ (RFC 6455 §3)."""
-        if self.target.startswith("/"):
-            return self.target.partition("?")[0]
-        return urlsplit(self.target).path or "/"  # absolute-form
-
-    @property
-    def query(self) -> str:
-        """The query part of the target, without ``?`` (empty if none)."""
-        return self.target.partition("?")[2]
-
-
-@dataclass(frozen=True)
-class Response:
-    """A validated 101 response (RFC 6455 §4.1): the selected ``subprotocol`` (or None)
-    and the parsed ``extensions``, which the caller decides whether to accept."""
-
-    status_code: int
-    headers: Headers
-    subprotocol: str | None = None
-    extensions: list[Extension] = field(default_factory=list)
 
 
 class ServerHandshake:
@@ -278,18 +185,18 @@ class ServerHandshake:
             raise HandshakeError("Only GET can open a WebSocket.", 405, [("Allow", "GET")])
         if request.http_version != "1.1":
             raise HandshakeError("A WebSocket handshake needs HTTP/1.1.", 400)
-        upgrade = _parse(parse_upgrade_list, headers, "Upgrade", 400)
+        upgrade = parse_header(parse_upgrade_list, headers, "Upgrade", 400)
         if "websocket" not in (p.lower() for p in upgrade):
             message = "This is a WebSocket endpoint: it only accepts WebSocket upgrades."
-            raise HandshakeError(message, 426, [*_UPGRADE, _VERSION])
-        connection = _parse(parse_token_list, headers, "Connection", 400)
+            raise HandshakeError(message, 426, [*UPGRADE_HEADERS, VERSION_HEADER])
+        connection = parse_header(parse_token_list, headers, "Connection", 400)
         if "upgrade" not in (t.lower() for t in connection):
             raise HandshakeError("The Connection header must contain Upgrade.", 400)
         hosts = headers.get_all("Host")
         if len(hosts) != 1 or not hosts[0]:
             raise HandshakeError("The request needs exactly one Host header.", 400)
         if headers.get_all("Sec-WebSocket-Version") != ["13"]:
-            raise HandshakeError("Only WebSocket version 13 is supported.", 426, [_VERSION])
+            raise HandshakeError("Only WebSocket version 13 is supported.", 426, [VERSION_HEADER])
         keys = headers.get_all("Sec-WebSocket-Key")
         try:
             raw_key = base64.b64decode(keys[0], validate=True) if len(keys) == 1 else b""
@@ -301,8 +208,8 @@ class ServerHandshake:
         return replace(
             request,
             key=keys[0],
-            subprotocols=_parse(parse_token_list, headers, "Sec-WebSocket-Protocol", 400),
-            extensions=_parse(parse_extensions, headers, "Sec-WebSocket-Extensions", 400),
+            subprotocols=parse_header(parse_token_list, headers, "Sec-WebSocket-Protocol", 400),
+            extensions=parse_header(parse_extensions, headers, "Sec-WebSocket-Extensions", 400),
             host=hosts[0],
             origin=headers.get("Origin"),
         )
@@ -315,7 +222,7 @@ class ServerHandshake:
     def _respond(self, status: int, headers: list[tuple[str, str]], body: bytes = b"") -> bytes:
         if self._response_headers is not None:
             raise LocalProtocolError("a response has already been produced")
-        data = _render(status, headers, body)
+        data = render_http_response(status, headers, body)
         self._response_headers = Headers(headers)
         return data
 
@@ -344,7 +251,7 @@ class ServerHandshake:
         """
         if self._error is not None or request.key is None:
             raise LocalProtocolError("accept() needs a request that validate() returned")
-        headers = [*_UPGRADE, ("Sec-WebSocket-Accept", accept_key(request.key))]
+        headers = [*UPGRADE_HEADERS, ("Sec-WebSocket-Accept", accept_key(request.key))]
         if subprotocol is not None:
             if subprotocol not in request.subprotocols:
                 raise LocalProtocolError(f"the client did not offer subprotocol {subprotocol!r}")
@@ -355,7 +262,7 @@ class ServerHandshake:
             except ValueError as exc:
                 raise LocalProtocolError(str(exc)) from None
             headers.append(("Sec-WebSocket-Extensions", extensions))
-        _check_extra(extra_headers, _SERVER_RESERVED)
+        check_extra_headers(extra_headers, SERVER_RESERVED)
         return self._respond(101, [*headers, *extra_headers])
 
     def reject(
@@ -382,7 +289,7 @@ class ServerHandshake:
         """
         if not 200 <= status_code <= 599 or (body and status_code in (204, 304)):
             raise LocalProtocolError(f"cannot reject with status {status_code} and this body")
-        _check_extra(headers, frozenset({"content-length", "transfer-encoding"}))
+        check_extra_headers(headers, frozenset({"content-length", "transfer-encoding"}))
         out = [(n, v) for n, v in headers if n.lower() != "connection"]
         try:
             tokens = parse_token_list(v for n, v in headers if n.lower() == "connection")

@@ -22,7 +22,6 @@ the client waits for the server to do so (with a timeout, in the I/O layer).
 
 from __future__ import annotations
 
-import enum
 import os
 from collections.abc import Callable
 
@@ -33,25 +32,12 @@ from ._errors import LocalProtocolError, RemoteProtocolError
 from ._events import CloseReceived, Event, Ping, Pong
 from ._frames import RSV1, CloseScanner, FrameParser, Opcode
 from ._outbox import Outbox, check_message, check_ping_payload
+from ._state import Role, State
 
 __all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Protocol", "Role", "State"]
 
 #: Default limit on a received message's payload: 1 MiB.
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
-
-class Role(enum.Enum):
-    """Which end of the connection this is; it decides masking (§5.1, §5.3)."""
-
-    CLIENT = "client"
-    SERVER = "server"
-
-
-class State(enum.Enum):
-    """Connection states after the opening handshake (§4.1 "OPEN", §7)."""
-
-    OPEN = "open"
-    CLOSING = "closing"
-    CLOSED = "closed"
 
 
 class Protocol:
@@ -105,20 +91,15 @@ class Protocol:
             allowed_rsv=RSV1 if deflate is not None else 0,
         )
         uncompressed_limit = frame_limit if wire_limit != frame_limit else None
-        if chunked:
-            # No limit on chunks themselves, but a decompression bomb must not be able
-            # to produce a huge chunk before the caller can refuse the message.
-            self._assembler = MessageAssembler(
-                None,
-                deflate,
-                chunked=True,
-                max_inflated=max_message_size,
-                max_uncompressed_frame=uncompressed_limit,
-            )
-        else:
-            self._assembler = MessageAssembler(
-                max_message_size, deflate, max_uncompressed_frame=uncompressed_limit
-            )
+        # Chunked: no limit on the message here (the caller has it), but a decompression
+        # bomb must not be able to produce a huge chunk before the caller can refuse it.
+        self._assembler = MessageAssembler(
+            None if chunked else max_message_size,
+            deflate,
+            chunked=chunked,
+            max_inflated=max_message_size,
+            max_uncompressed_frame=uncompressed_limit,
+        )
         #: Whether messages in pieces come out as ``MessageChunk`` events.
         self.chunked = chunked
         #: The limit on a received message's size (see ``chunked`` for who enforces it).

@@ -15,7 +15,8 @@ from wsproto.utilities import generate_accept_token
 
 from rawsock.sansio._client_handshake import ClientHandshake
 from rawsock.sansio._errors import HandshakeError, HandshakeRejected, LocalProtocolError
-from rawsock.sansio._handshake import Request, Response, ServerHandshake, accept_key
+from rawsock.sansio._handshake import ServerHandshake
+from rawsock.sansio._handshake_parts import Request, Response, accept_key
 from rawsock.sansio._headers import Headers
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3

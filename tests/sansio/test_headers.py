@@ -8,13 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rawsock.sansio._extension_header import Extension, format_extensions, parse_extensions
 from rawsock.sansio._headers import (
-    Extension,
     Headers,
     encode_header_lines,
-    format_extensions,
     is_token,
-    parse_extensions,
     parse_token_list,
     parse_upgrade_list,
 )
