@@ -264,6 +264,21 @@ def _check_response(response: bytes, status: int) -> None:
     assert body, "a rejection explains itself in its body"
 
 
+def _as_tuple(request: Request) -> tuple[str, str, str, list[tuple[str, str]]]:
+    return request.method, request.target, request.http_version, request.headers.raw
+
+
+def _parsed_by_h11(head: bytes) -> tuple[str, str, str, list[tuple[str, str]]]:
+    """The request h11 parses from ``head`` (a server-side fast path must agree)."""
+    server = h11.Connection(h11.SERVER, max_incomplete_event_size=len(head) + 1)
+    server.receive_data(head)
+    event = server.next_event()
+    assert isinstance(event, h11.Request), event
+    headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in event.headers.raw_items()]
+    return (event.method.decode("ascii"), event.target.decode("latin-1"),
+            event.http_version.decode("ascii"), headers)
+
+
 def _run_handshake(request_bytes: bytes, small: bool, chunking: int) -> _HandshakeOutcome:
     handshake = ServerHandshake(**(SMALL_LIMITS if small else {}))
     outcome = _HandshakeOutcome()
@@ -280,6 +295,8 @@ def _run_handshake(request_bytes: bytes, small: bool, chunking: int) -> _Handsha
         assert handshake.next_request() is request
         outcome.trailing = handshake.trailing_data
         assert fed.endswith(outcome.trailing)
+        head = fed[: len(fed) - len(outcome.trailing)]
+        assert _as_tuple(request) == _parsed_by_h11(head), "h11 parses the head otherwise"
         request = handshake.validate(request)
     except HandshakeError as error:
         assert error.status_code in HANDSHAKE_STATUSES, f"status {error.status_code}"

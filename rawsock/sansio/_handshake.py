@@ -1,12 +1,16 @@
 """The server side of the opening handshake (RFC 6455 §4.2).
 
-h11 parses HTTP/1.1; what both roles share is in ``_handshake_parts.py``, the client
-side in ``_client_handshake.py``.
+h11 parses the HTTP/1.1 it does not parse itself (see below); what both roles share is in
+``_handshake_parts.py``, the client side in ``_client_handshake.py``.
 
 Theory of operation: the server's ``receive_data`` only buffers. ``next_request`` first
 checks the size limits on the raw buffered bytes, so a peer that never ends a line is
 stopped as soon as a limit is passed, then finds the blank line ending the request head
-and gives exactly that head to a fresh h11 connection to parse. Bytes after the head are
+and parses exactly that head: a head in the shape browsers and client libraries send
+(HTTP/1.1, CRLF line ends, one Host, no framing headers) with h11's own grammar for it,
+in two regular expressions; any other head with a fresh h11 connection, which says what
+is wrong with it. ``tests/sansio/test_request_parsing.py`` and the handshake fuzz
+harness check that both ways give what h11 gives. Bytes after the head are
 kept as ``trailing_data`` (a client may send frames right behind its request).
 ``validate`` applies §4.2.1; ``accept`` and ``reject`` write the response themselves, so
 a rejection can be sent even after h11 failed on the request.
@@ -42,6 +46,17 @@ __all__ = ["ServerHandshake"]
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 # A request starts with a method (a token), or with a line end h11 reports.
 _FIRST_BYTES = frozenset((string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~\r\n").encode())
+# The request heads every browser and client library sends, in h11's own grammar for
+# them (RFC 7230 §3.1.1, §3.2): HTTP/1.1, CRLF line ends, no obs-fold. Such a head is
+# parsed here with two regular expressions; h11 parses every other head.
+_TOKEN = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
+_SIMPLE_REQUEST_LINE = re.compile(rb"(%s) ([\x21-\x7e]+) HTTP/1\.1" % _TOKEN)
+_FIELD_VCHAR = rb"[^\x00\t\n\x0b\x0c\r ]"
+_SIMPLE_HEADER_LINE = re.compile(
+    rb"(%s):[ \t]*((?:%s+(?:[ \t]+%s+)*)?)[ \t]*" % (_TOKEN, _FIELD_VCHAR, _FIELD_VCHAR)
+)
+# Headers whose checks h11 makes itself (framing, RFC 7230 §3.3; Host, §5.4).
+_FOR_H11 = frozenset((b"content-length", b"transfer-encoding", b"host"))
 
 
 class ServerHandshake:
@@ -150,8 +165,12 @@ class ServerHandshake:
         return None if match is None else end
 
     def _parse_head(self, head_end: int) -> Request:
+        head = bytes(self._buffer[:head_end])
+        simple = _parse_simple_head(head)
+        if simple is not None:
+            return simple
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=head_end + 1)
-        conn.receive_data(bytes(self._buffer[:head_end]))
+        conn.receive_data(head)
         try:
             event = conn.next_event()
         except h11.RemoteProtocolError as exc:
@@ -317,3 +336,39 @@ class ServerHandshake:
             LocalProtocolError: as :meth:`reject` does.
         """
         return self.reject(error.status_code, headers=error.headers, body=str(error).encode())
+
+
+def _parse_simple_head(head: bytes) -> Request | None:
+    """The request of a head in the common shape (see ``_SIMPLE_REQUEST_LINE``), parsed
+    as h11 would parse it; ``None`` for any other head, which h11 then parses.
+
+    ``None`` too with a ``Content-Length`` or ``Transfer-Encoding`` header, or without
+    exactly one ``Host``: h11 checks those and says what is wrong.
+    """
+    if not head.endswith(b"\r\n\r\n") or head.count(b"\n") != head.count(b"\r\n"):
+        return None
+    lines = head[:-4].split(b"\r\n")
+    request_line = _SIMPLE_REQUEST_LINE.fullmatch(lines[0])
+    if request_line is None:
+        return None
+    items = []
+    hosts = 0
+    for line in lines[1:]:
+        field = _SIMPLE_HEADER_LINE.fullmatch(line)
+        if field is None:
+            return None
+        name = field[1]
+        lowered = name.lower()
+        if lowered in _FOR_H11:
+            if lowered != b"host" or hosts:
+                return None
+            hosts = 1
+        items.append((name, field[2]))
+    if not hosts:
+        return None
+    return Request(
+        method=request_line[1].decode("ascii"),
+        target=request_line[2].decode("ascii"),
+        http_version="1.1",
+        headers=Headers.from_raw(items),
+    )
