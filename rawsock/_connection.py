@@ -146,10 +146,13 @@ class WebSocket(trio.abc.AsyncResource):
 
     @property
     def stream(self) -> trio.abc.Stream:
-        """The transport: a ``trio.SocketStream``, a ``trio.SSLStream`` for TLS, or the
-        stream given to :func:`rawsock.accept` or :func:`rawsock.connect`.
+        """The transport: a ``trio.abc.HalfCloseableStream`` over the socket on a
+        server of :func:`rawsock.serve` or :func:`rawsock.serve_unix`, a
+        ``trio.SocketStream`` on a client, a ``trio.SSLStream`` over either for TLS, or
+        the stream given to :func:`rawsock.accept` or :func:`rawsock.connect`.
 
-        For what it tells (``stream.socket.getpeername()``, ``SSLStream.version()``);
+        For what it tells: the socket streams have a ``socket`` attribute
+        (``stream.socket.getpeername()``), an ``SSLStream`` its ``version()``...;
         reading or writing it would corrupt the connection.
         """
         return self._stream

@@ -39,6 +39,7 @@ from ._accept import (
 from ._checks import check_instance, check_int, check_number
 from ._clock import LivenessClock
 from ._connection import WebSocket
+from ._direct_socket import DirectSocketListener
 from ._http import Pending, connection_log, refuse, server_log
 from ._listen import open_tcp_listeners
 from ._options import ServerOptions
@@ -70,14 +71,15 @@ class Server:
     """A running server, as reported by ``nursery.start(rawsock.serve, ...)``.
 
     Attributes:
-        listeners: the ``trio.SocketListener`` objects accepting connections (under
-            TLS, the server wraps them in ``trio.SSLListener``).
+        listeners: the listeners accepting connections, each with a ``socket``
+            attribute (the listening socket: ``getsockname()``...); under TLS, the
+            server wraps them in ``trio.SSLListener``.
     """
 
     def __init__(
         self,
         handler: Handler,
-        listeners: list[trio.SocketListener],
+        listeners: list[DirectSocketListener],
         settings: ServerSettings,
         *,
         ssl_context: ssl.SSLContext | None = None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import socket
 import ssl
 import stat
 from typing import Unpack
@@ -18,6 +19,7 @@ import trio
 
 from ._accept import Handler
 from ._checks import check_int
+from ._direct_socket import DirectSocketListener
 from ._options import ServerOptions
 from ._server import DEFAULT_SHUTDOWN_TIMEOUT, Server, check_serving
 from ._settings import ServerSettings
@@ -58,16 +60,16 @@ async def serve_unix(
         if not stat.S_ISSOCK(os.stat(path).st_mode):
             raise FileExistsError(errno.EEXIST, "exists and is not a socket", path)
         os.unlink(path)
-    sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        await sock.bind(path)
+        sock.bind(path)
         sock.listen(backlog)
     except BaseException:
         sock.close()
         raise
     server = Server(
         handler,
-        [trio.SocketListener(sock)],
+        [DirectSocketListener(sock)],
         settings,
         ssl_context=ssl_context,
         max_connections=max_connections,
