@@ -9,7 +9,6 @@ It uses rawsock's default settings (1 MiB message limit, 10 s open and close tim
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 from functools import partial
 
@@ -42,5 +41,7 @@ if __name__ == "__main__":
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         trio.run(main, args.host, args.port, args.max_message_size)
+    except* KeyboardInterrupt:  # Ctrl-C: the server has shut down; end quietly
+        pass
