@@ -93,7 +93,12 @@ class Broadcaster:
         return list(self._outboxes)
 
     def add(self, ws: WebSocket) -> None:
-        """Start broadcasting to ``ws`` (it leaves on its own once closed)."""
+        """Start broadcasting to ``ws``, with a sender task of its own in the nursery.
+
+        Call :meth:`remove` when the connection's handler ends. A closed connection
+        also leaves at the next :meth:`send` that includes it, or when a write to it
+        fails; until then its sender task waits.
+        """
         if ws not in self._outboxes:
             outbox = self._outboxes[ws] = _Outbox()
             self._nursery.start_soon(self._sender, ws, outbox)

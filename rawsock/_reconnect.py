@@ -175,8 +175,11 @@ def reconnect(
             1: anywhere between zero and the full delay).
         max_attempts: consecutive failed attempts before the last error is raised;
             ``None``: retry forever.
-        retry_on: ``f(error) -> bool``: whether an error is worth another attempt
-            (default: :func:`should_retry`).
+        retry_on: ``f(error) -> bool``: whether an error is worth another attempt.
+            The default retries ``OSError`` (refused, unreachable, DNS) and a
+            :class:`HandshakeError` with status 0 (the connection dropped during the
+            handshake), 408 (``open_timeout``), 429 or 5xx; it raises the others
+            (401, 403, 404...) at once.
         **options: the client options of every attempt, as for :func:`rawsock.connect`
             but ``stream``: see :class:`rawsock.ClientOptions` and
             :class:`rawsock.ConnectionOptions`.

@@ -110,7 +110,8 @@ class PerMessageDeflate:
 
     The defaults trade a little compression for memory: about 45 KiB per connection
     that uses compression (a 4 KiB compression window and ``memory_level`` 5) instead of
-    over 100 KiB with zlib's own defaults. See the README for the measurements.
+    over 100 KiB with zlib's own defaults. The documentation's "Compression" page has
+    the measurements.
 
     Attributes:
         server_no_context_takeover: the server compresses each message on its own. A
