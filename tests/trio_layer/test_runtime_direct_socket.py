@@ -135,7 +135,8 @@ async def test_serve_and_serve_unix_run_on_these_streams(tmp_path: Path) -> None
     async with trio.open_nursery() as nursery:
         tcp = await nursery.start(rawsock.serve, handler, "127.0.0.1", 0)
         unix = await nursery.start(rawsock.serve_unix, handler, str(tmp_path / "ws.sock"))
-        assert all(isinstance(listener, DirectSocketListener) for listener in tcp.listeners)
+        for server in (tcp, unix):
+            assert all(isinstance(each, DirectSocketListener) for each in server.listeners)
         async with rawsock.connect(f"ws://127.0.0.1:{tcp.port}/") as ws:
             await ws.send("over TCP")
             assert await ws.receive() == "over TCP"
