@@ -23,7 +23,7 @@ from typing import Literal
 
 import trio
 
-from ._connection import WebSocket, writer_of
+from ._connection import WebSocket, when_closed, writer_of
 from .sansio._errors import ConnectionClosed
 from .sansio._frames import RSV1, Opcode, encode_frame
 from .sansio._outbox import check_message
@@ -46,12 +46,17 @@ class BroadcastResult:
 class _Outbox:
     """One connection's bounded queue of frames (bytes) or messages to encode (str)."""
 
-    __slots__ = ("items", "size", "wakeup")
+    __slots__ = ("closed", "items", "size", "wakeup")
 
     def __init__(self) -> None:
         self.items: deque[tuple[bool, str | bytes]] = deque()  # (prebuilt frame?, data)
         self.size = 0
         self.wakeup = trio.Event()
+        self.closed = False  # the connection closed: the sender ends
+
+    def close(self) -> None:
+        self.closed = True
+        self.wakeup.set()
 
 
 class Broadcaster:
@@ -95,13 +100,13 @@ class Broadcaster:
     def add(self, ws: WebSocket) -> None:
         """Start broadcasting to ``ws``, with a sender task of its own in the nursery.
 
-        Call :meth:`remove` when the connection's handler ends. A closed connection
-        also leaves at the next :meth:`send` that includes it, or when a write to it
-        fails; until then its sender task waits.
+        ``ws`` leaves once it is closed (its sender task ends, messages queued for it
+        are dropped), or with :meth:`remove`.
         """
         if ws not in self._outboxes:
             outbox = self._outboxes[ws] = _Outbox()
             self._nursery.start_soon(self._sender, ws, outbox)
+            when_closed(ws, outbox.close)
 
     def remove(self, ws: WebSocket) -> None:
         """Stop broadcasting to ``ws``; messages still queued for it are dropped."""
@@ -164,7 +169,7 @@ class Broadcaster:
 
     async def _sender(self, ws: WebSocket, outbox: _Outbox) -> None:
         try:
-            while self._outboxes.get(ws) is outbox:
+            while self._outboxes.get(ws) is outbox and not outbox.closed:
                 if not outbox.items:
                     outbox.wakeup = trio.Event()
                     await outbox.wakeup.wait()

@@ -24,7 +24,7 @@ frame, which can never be completed, so the connection is aborted (the stream is
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
 
 import trio
 
@@ -305,3 +305,9 @@ async def finish(ws: WebSocket) -> None:
 def writer_of(ws: WebSocket) -> Writer:
     """The write side of ``ws`` (for ``Broadcaster``, which shares encoded frames)."""
     return ws._writer
+
+
+def when_closed(ws: WebSocket, callback: Callable[[], None]) -> None:
+    """Call ``callback()`` once ``ws`` is closed, now if it is (for ``Broadcaster``,
+    whose sender tasks wait for messages and must end with their connection)."""
+    ws._session.call_when_closed(callback)

@@ -23,6 +23,7 @@ application's replies to them still go out before the close frame.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import partial
 
 import trio
@@ -70,6 +71,7 @@ class Session:
     __slots__ = (
         "_closed",  # how the connection ended, once it has (ConnectionClosed)
         "_closing",  # close() started: received data messages are discarded
+        "_on_close",  # callbacks to run once closed (None: none registered)
         "_own_clock",  # the clock this connection made for itself (no owner), if any
         "_transport",  # closes the stream
         "close_timeout",  # seconds for the closing handshake
@@ -97,6 +99,7 @@ class Session:
         self.close_timeout = close_timeout
         self._closed: ConnectionClosed | None = None
         self._closing = False
+        self._on_close: list[Callable[[], None]] | None = None
         self.pings = PingTracker()
         self.writer = Writer(stream, protocol, self, close_timeout)
         queue = self.queue = MessageQueue(receive_buffer, self._pause, self._resume)
@@ -124,6 +127,15 @@ class Session:
     def closed(self) -> ConnectionClosed | None:
         """How the connection ended, once it has."""
         return self._closed
+
+    def call_when_closed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the connection is closed (now, if it is)."""
+        if self._closed is not None:
+            callback()
+        elif self._on_close is None:
+            self._on_close = [callback]
+        else:
+            self._on_close.append(callback)
 
     @property
     def finished(self) -> bool:
@@ -380,3 +392,6 @@ class Session:
         self.reader.stop()
         if self._own_clock is not None:
             self._own_clock.close()  # its task would wait for the keepalive timer
+        callbacks, self._on_close = self._on_close, None
+        for callback in callbacks or ():
+            callback()
