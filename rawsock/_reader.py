@@ -83,32 +83,10 @@ class Reader:
     """
 
     __slots__ = (
-        "_busy",  # a task is reading (holds the baton)
-        "_clock",  # the owner's timers and task spawner
-        "_deferred",  # a failure to run instead of the next read (invariant 6)
-        "_eof",  # the stream ended or broke: no read will bring anything more
-        "_grace_armed",  # a GRACE timer is pending
-        "_grace_count",  # _receive_count when it was set
-        "_initial",  # bytes from the handshake, read before the stream
-        "_name",  # the background task's
-        "_next_ping",  # when the PING timer expires (inf: none pending)
-        "_parked",  # ParkingLot of tasks waiting for a read to end or room (lazy)
-        "_paused_since",  # when reading stopped for a full budget (None: not paused)
-        "_paused_total",  # seconds paused before that
-        "_ping_due",  # the PING timer expired: the background task pings
-        "_ping_interval",
-        "_ping_timeout",
-        "_queue",  # the received messages (its length only)
-        "_read_size",  # bytes asked of the stream per read
-        "_receive_count",  # times a receiver entered
-        "_receiving",  # a task is inside receive()
-        "_running",  # the background task is spawned and not finished
-        "_scope",  # cancels the background task when the connection closes
-        "_sink",
-        "_slot",  # this reader's place in the clock
-        "_stopped",  # the connection closed: no more timers or background work
-        "_stream",
-        "_task",  # the background task while it runs
+        "_busy", "_clock", "_deferred", "_eof", "_grace_armed", "_grace_count", "_initial",
+        "_name", "_next_ping", "_parked", "_paused_since", "_paused_total", "_ping_due",
+        "_ping_interval", "_ping_timeout", "_queue", "_read_size", "_receive_count",
+        "_receiving", "_running", "_scope", "_sink", "_slot", "_stopped", "_stream", "_task",
     )
 
     def __init__(
@@ -124,31 +102,33 @@ class Reader:
         name: str = "rawsock reader",
     ) -> None:
         self._stream = stream
-        self._name = name
+        self._name = name  # the background task's
         self._sink = sink
-        self._queue = queue
-        self._clock = clock
+        self._queue = queue  # the received messages (its length only)
+        self._clock = clock  # the owner's timers and task spawner
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
-        self._initial = initial_data
-        self._read_size = READ_SIZE
-        self._busy = False
-        self._eof = False
-        self._receiving = False
-        self._receive_count = 0
+        self._initial = initial_data  # bytes from the handshake, read before the stream
+        self._read_size = READ_SIZE  # bytes asked of the stream per read
+        self._busy = False  # a task is reading (holds the baton)
+        self._eof = False  # the stream ended or broke: no read will bring anything more
+        self._receiving = False  # a task is inside receive()
+        self._receive_count = 0  # times a receiver entered (the GRACE timer compares)
+        # tasks waiting for a read to end or for room, made when first needed
         self._parked: trio.lowlevel.ParkingLot | None = None
-        self._paused_since: float | None = None
-        self._paused_total = 0.0
+        self._paused_since: float | None = None  # when the budget filled (None: not paused)
+        self._paused_total = 0.0  # seconds paused before that
+        # a failure to run instead of the next read (invariant 6)
         self._deferred: Callable[[], Awaitable[None]] | None = None
-        self._stopped = False
-        self._running = False
-        self._task: trio.lowlevel.Task | None = None
-        self._scope: trio.CancelScope | None = None
-        self._slot = TimerSlot(self)
-        self._ping_due = False
-        self._next_ping = _INF
-        self._grace_armed = False
-        self._grace_count = 0
+        self._stopped = False  # the connection closed: no more timers or background work
+        self._running = False  # the background task is spawned and not finished
+        self._task: trio.lowlevel.Task | None = None  # the background task while it runs
+        self._scope: trio.CancelScope | None = None  # cancels it when the connection closes
+        self._slot = TimerSlot(self)  # this reader's place in the clock
+        self._ping_due = False  # the PING timer expired: the background task pings
+        self._next_ping = _INF  # when the PING timer expires (inf: none pending)
+        self._grace_armed = False  # a GRACE timer is pending
+        self._grace_count = 0  # _receive_count when it was set
         now = trio.current_time()
         if ping_interval is not None:
             self._arm_ping(now + ping_interval)
