@@ -28,6 +28,7 @@ from pathlib import Path
 import trio
 
 import rawsock
+import rawsock.sansio
 from rawsock.sansio import apply_mask
 
 COMPILED = "rawsock.sansio._speedups"
@@ -79,6 +80,10 @@ def check_masking(accelerator: str) -> str:
     check(
         apply_mask.__module__ == expected,
         f"apply_mask comes from {apply_mask.__module__}, expected {expected}",
+    )
+    check(
+        rawsock.sansio.ACCELERATED is (expected == COMPILED),
+        f"rawsock.sansio.ACCELERATED is {rawsock.sansio.ACCELERATED} with {expected}",
     )
     data = random.Random(6455).randbytes(1031)
     key = b"\x37\xfa\x21\x3d"

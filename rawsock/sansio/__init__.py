@@ -21,10 +21,11 @@ from ._frames import FrameParser, Opcode, encode_frame
 from ._handshake import ServerHandshake
 from ._handshake_parts import Request, Response, accept_key
 from ._headers import Headers
-from ._mask import apply_mask
+from ._mask import ACCELERATED, apply_mask
 from ._protocol import DEFAULT_MAX_MESSAGE_SIZE, Protocol, Role, State
 
 __all__ = [
+    "ACCELERATED",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "BinaryMessage",
     "ClientHandshake",
