@@ -48,9 +48,6 @@ nitpick_ignore = [
     # types of the Protocol methods the Trio layer uses to read in batches
     ("py:class", "rawsock.sansio._frames.Piece"),
     ("py:class", "rawsock.sansio._frames.CloseScanner"),
-    ("py:class", "_frames.CloseScanner"),
-    # the function Headers.from_raw() names, the inverse of it
-    ("py:func", "encode_header_lines"),
 ]
 default_role = "py:obj"
 primary_domain = "py"

@@ -94,7 +94,7 @@ class Headers:
         """Build from the ``(name, value)`` byte pairs h11 produces.
 
         Bytes are decoded as ISO-8859-1, which maps every octet to one character, so
-        nothing is lost and :func:`encode_header_lines` gives the same bytes back.
+        nothing is lost and encoding them back gives the same bytes.
 
         Args:
             items: the raw header pairs, for example ``h11.Request.headers.raw_items()``.

@@ -233,8 +233,8 @@ class Protocol:
 
         For an I/O layer that keeps reading after giving up on a connection, so as not
         to close the socket under a peer that is still sending (§7.1.1): it can close
-        as soon as the peer answered. Frames are only delimited (a
-        :class:`~._frames.CloseScanner` takes over from the parser), never processed.
+        as soon as the peer answered. Frames are only delimited (a close-frame scanner
+        takes over from the parser), never processed.
         """
         scanner = self._scanner
         if scanner is None:
