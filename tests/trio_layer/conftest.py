@@ -1,4 +1,7 @@
-"""Shared helpers for the Trio-layer tests: connected pairs over memory streams."""
+"""Shared helpers for the Trio-layer tests: a pair over loopback TCP, raw peers.
+
+(In-memory pairs come from ``rawsock.testing.connection_pair``, which yields the same
+``(client, server)`` order as :func:`tcp_pair`.)"""
 
 from __future__ import annotations
 
@@ -14,36 +17,11 @@ import rawsock
 
 
 @asynccontextmanager
-async def memory_pair(
-    server_options: dict[str, Any] | None = None,
-    client_options: dict[str, Any] | None = None,
-) -> AsyncIterator[tuple[rawsock.WebSocket, rawsock.WebSocket]]:
-    """A (server, client) pair of WebSockets over an in-memory stream pair."""
-    client_stream, server_stream = trio.testing.memory_stream_pair()
-    server_ws: list[rawsock.WebSocket] = []
-
-    async def accept() -> None:
-        server_ws.append(await rawsock.accept(server_stream, **(server_options or {})))
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(accept)
-        async with rawsock.connect(
-            "ws://test.invalid/chat?x=1", stream=client_stream, **(client_options or {})
-        ) as client:
-            await trio.testing.wait_all_tasks_blocked()
-            try:
-                yield server_ws[0], client
-            finally:
-                with trio.move_on_after(5):
-                    await server_ws[0].aclose()
-
-
-@asynccontextmanager
 async def tcp_pair(
     server_options: dict[str, Any] | None = None,
     client_options: dict[str, Any] | None = None,
 ) -> AsyncIterator[tuple[rawsock.WebSocket, rawsock.WebSocket]]:
-    """A (server, client) pair of WebSockets over a real loopback TCP connection."""
+    """A (client, server) pair of WebSockets over a real loopback TCP connection."""
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]
     async with trio.open_nursery() as nursery:
@@ -62,7 +40,7 @@ async def tcp_pair(
         ) as client:
             await ready.wait()
             try:
-                yield accepted[0], client
+                yield client, accepted[0]
             finally:
                 with trio.move_on_after(5):
                     await accepted[0].aclose()

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import pytest
 import trio
-from conftest import memory_pair, tcp_pair
+from conftest import tcp_pair
 
 import rawsock
 from rawsock.sansio import Protocol, Role
+from rawsock.testing import connection_pair
 
 WRONG = [42, 4.2, {"a": 1}, ["x"], None, object()]
 
 
-@pytest.mark.parametrize("pair", [memory_pair, tcp_pair], ids=["memory", "tcp"])
+@pytest.mark.parametrize("pair", [connection_pair, tcp_pair], ids=["memory", "tcp"])
 @pytest.mark.parametrize("message", WRONG, ids=lambda value: type(value).__name__)
 async def test_send_refuses_anything_but_str_and_bytes_like(pair: object, message: object) -> None:
     with trio.fail_after(5):
-        async with pair() as (server, client):  # type: ignore[operator]
+        async with pair() as (client, server):  # type: ignore[operator]
             with pytest.raises(TypeError, match=r"str .*bytes-like"):
                 await client.send(message)
             if message is not None:  # (ping() without a payload makes its own)
@@ -43,7 +44,7 @@ def test_the_core_refuses_them_too() -> None:
 
 
 async def test_broadcast_refuses_them() -> None:
-    async with memory_pair() as (server, _client), trio.open_nursery() as nursery:
+    async with connection_pair() as (_client, server), trio.open_nursery() as nursery:
         broadcaster = rawsock.Broadcaster(nursery)
         broadcaster.add(server)
         with pytest.raises(TypeError, match="bytes-like"):

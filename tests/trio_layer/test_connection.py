@@ -5,18 +5,19 @@ from __future__ import annotations
 import pytest
 import trio
 import trio.testing
-from conftest import memory_pair, raw_client, raw_server_that_never_answers, tcp_pair
+from conftest import raw_client, raw_server_that_never_answers, tcp_pair
 
 import rawsock
 from rawsock._reader import MAX_READ_SIZE
 from rawsock.sansio import Opcode, encode_frame
+from rawsock.testing import connection_pair
 
 
 async def test_messages_both_ways() -> None:
     with trio.fail_after(5):
-        async with memory_pair() as (server, client):
+        async with connection_pair("/chat?x=1") as (client, server):
             assert server.path == "/chat?x=1"
-            assert server.request_headers.get("host") == "test.invalid"
+            assert server.request_headers.get("host") == rawsock.testing.DEFAULT_HOST
             await client.send("héllo")
             await client.send(b"\x00\x01")
             await client.send(bytearray(b"ba"))
@@ -29,7 +30,7 @@ async def test_messages_both_ways() -> None:
 
 async def test_async_for_ends_quietly_on_normal_close() -> None:
     with trio.fail_after(5):
-        async with memory_pair() as (server, client):
+        async with connection_pair() as (client, server):
             await client.send("one")
             await client.send("two")
             await client.aclose()
@@ -40,7 +41,7 @@ async def test_async_for_ends_quietly_on_normal_close() -> None:
 
 async def test_async_for_raises_on_abnormal_close() -> None:
     with trio.fail_after(5):
-        async with memory_pair() as (server, client):
+        async with connection_pair() as (client, server):
             await client.aclose(1011, "broken")
             with pytest.raises(rawsock.ConnectionClosed) as info:
                 async for _ in server:
@@ -50,7 +51,7 @@ async def test_async_for_raises_on_abnormal_close() -> None:
 
 async def test_receive_after_close_keeps_raising() -> None:
     with trio.fail_after(5):
-        async with memory_pair() as (server, client):
+        async with connection_pair() as (client, server):
             await server.aclose(4000, "done")
             for _ in range(2):
                 with pytest.raises(rawsock.ConnectionClosed) as info:
@@ -63,7 +64,7 @@ async def test_receive_after_close_keeps_raising() -> None:
 
 async def test_messages_received_before_close_are_delivered_first() -> None:
     with trio.fail_after(5):
-        async with memory_pair() as (server, client):
+        async with connection_pair() as (client, server):
             for i in range(3):
                 await server.send(str(i))
             await server.aclose()
@@ -72,7 +73,7 @@ async def test_messages_received_before_close_are_delivered_first() -> None:
 
 async def test_second_receiver_is_busy() -> None:
     with trio.fail_after(5):
-        async with memory_pair() as (server, client), trio.open_nursery() as nursery:
+        async with connection_pair() as (client, server), trio.open_nursery() as nursery:
             nursery.start_soon(server.receive)
             await trio.testing.wait_all_tasks_blocked()
             with pytest.raises(trio.BusyResourceError):
@@ -82,7 +83,7 @@ async def test_second_receiver_is_busy() -> None:
 
 async def test_ping_returns_round_trip_time() -> None:
     with trio.fail_after(5):
-        async with tcp_pair() as (server, client):
+        async with tcp_pair() as (client, server):
             assert client.latency is None
             rtt = await client.ping()
             assert 0 < rtt < 5 and client.latency == rtt
@@ -128,7 +129,7 @@ async def test_ping_fails_when_the_connection_closes() -> None:
 async def test_liveness_while_the_handler_only_sends() -> None:
     """Pings are answered and the peer's close is noticed without receive()."""
     with trio.fail_after(10):
-        async with memory_pair() as (server, client):
+        async with connection_pair() as (client, server):
             async with trio.open_nursery() as nursery:
                 stopped = trio.Event()
 
@@ -153,7 +154,7 @@ async def test_unread_data_is_bounded_and_nothing_is_lost() -> None:
     count = 800  # 50 MiB of 64 KiB messages: far more than the socket buffers hold
     with trio.fail_after(30):
         options = {"receive_buffer": budget, "compression": None}  # keep the bytes on the wire
-        async with tcp_pair(server_options=options) as (server, client):
+        async with tcp_pair(server_options=options) as (client, server):
             sent = 0
             async with trio.open_nursery() as nursery:
 
@@ -175,7 +176,7 @@ async def test_unread_data_is_bounded_and_nothing_is_lost() -> None:
 
 async def test_cancelled_receive_loses_nothing() -> None:
     with trio.fail_after(5):
-        async with memory_pair() as (server, client):
+        async with connection_pair() as (client, server):
             with trio.move_on_after(0.05):
                 await server.receive()
             await client.send("after the cancel")
@@ -222,7 +223,7 @@ async def test_cancelled_send_midway_aborts_the_connection() -> None:
 
 async def test_cancelled_send_before_writing_sends_nothing() -> None:
     with trio.fail_after(5):
-        async with memory_pair() as (server, client):
+        async with connection_pair() as (client, server):
             with trio.CancelScope() as scope:
                 scope.cancel()
                 await server.send("never")
@@ -263,7 +264,7 @@ async def test_aclose_always_closes_even_when_cancelled() -> None:
 
 async def test_aclose_rejects_invalid_codes_without_closing() -> None:
     with trio.fail_after(5):
-        async with memory_pair() as (server, client):
+        async with connection_pair() as (client, server):
             with pytest.raises(rawsock.LocalProtocolError):
                 await client.aclose(1006)
             with pytest.raises(rawsock.LocalProtocolError):
@@ -289,7 +290,7 @@ async def test_protocol_error_closes_with_its_code() -> None:
 
 async def test_many_senders_never_interleave() -> None:
     with trio.fail_after(20):
-        async with tcp_pair() as (server, client), trio.open_nursery() as nursery:
+        async with tcp_pair() as (client, server), trio.open_nursery() as nursery:
             for task in range(10):
                 payload = bytes([task]) * 100_000
 

@@ -8,6 +8,7 @@ import trio.testing
 from conftest import raw_server_that_never_answers
 
 import rawsock
+import rawsock.testing
 from rawsock._reader import MAX_READ_SIZE
 from rawsock.sansio import FrameParser, Opcode
 
@@ -32,55 +33,53 @@ async def test_dead_peer_is_closed_with_1011_within_interval_plus_timeout(
 async def test_live_peer_keeps_the_connection_and_latency_is_measured(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    client_stream, server_stream = trio.testing.memory_stream_pair()
-
-    async def server() -> None:
-        ws = await rawsock.accept(server_stream, ping_interval=None)
+    async def echo(ws: rawsock.WebSocket) -> None:
         async for message in ws:
             await ws.send(message)
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(server)
-        options = {"ping_interval": 2.0, "ping_timeout": 2.0}
-        async with rawsock.connect("ws://x/", stream=client_stream, **options) as ws:
-            await trio.sleep(60)  # thirty keepalive rounds while the application idles
-            assert ws.closed is False and ws.latency is not None
-            await ws.send("still here")
-            assert await ws.receive() == "still here"
+    keepalive: rawsock.ConnectionOptions = {"ping_interval": 2.0, "ping_timeout": 2.0}
+    async with rawsock.testing.connect(echo, ping_interval=None, client_options=keepalive) as ws:
+        await trio.sleep(60)  # thirty keepalive rounds while the application idles
+        assert ws.closed is False and ws.latency is not None
+        await ws.send("still here")
+        assert await ws.receive() == "still here"
 
 
 async def test_pong_behind_unread_data_does_not_close_a_live_peer(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """Our budget is full, so we stop reading; the pong waits behind the data. Not dead."""
-    client_stream, server_stream = trio.testing.memory_stream_pair()
     message = b"x" * 16 * 1024
     count = 200
 
-    async def flooding_server() -> None:
-        ws = await rawsock.accept(server_stream, ping_interval=None, compression=None)
+    async def flooding_server(ws: rawsock.WebSocket) -> None:
         for _ in range(count):
             await ws.send(message)
         async for _ in ws:  # answers pings meanwhile; ends when the client closes
             pass
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(flooding_server)
-        options = {
-            "ping_interval": 1.0,
-            "ping_timeout": 1.0,
-            "receive_buffer": 64 * 1024,
-            "compression": None,
-        }
-        async with rawsock.connect("ws://x/", stream=client_stream, **options) as ws:
-            await trio.sleep(30)  # the application does not receive for a while
-            assert ws.closed is False
-            # The budget, plus at most one read (and each item's bookkeeping overhead).
-            assert ws.pending_bytes <= 64 * 1024 + MAX_READ_SIZE + 1024
-            for _ in range(count):
-                assert await ws.receive() == message
-            await trio.sleep(5)
-            assert ws.closed is False
+    options: rawsock.ConnectionOptions = {
+        "ping_interval": 1.0,
+        "ping_timeout": 1.0,
+        "receive_buffer": 64 * 1024,
+        "compression": None,
+    }
+    unbounded = rawsock.testing.Transport(limit=None)  # the server's sends never wait
+    async with rawsock.testing.connect(
+        flooding_server,
+        ping_interval=None,
+        compression=None,
+        client_options=options,
+        transport=unbounded,
+    ) as ws:
+        await trio.sleep(30)  # the application does not receive for a while
+        assert ws.closed is False
+        # The budget, plus at most one read (and each item's bookkeeping overhead).
+        assert ws.pending_bytes <= 64 * 1024 + MAX_READ_SIZE + 1024
+        for _ in range(count):
+            assert await ws.receive() == message
+        await trio.sleep(5)
+        assert ws.closed is False
 
 
 async def test_keepalive_off() -> None:

@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 import trio.testing
-from conftest import memory_pair, raw_client, tcp_pair
+from conftest import raw_client, tcp_pair
 
 import rawsock
 from rawsock.sansio import Opcode, encode_frame
+from rawsock.testing import connection_pair
 
 PLAIN = {"compression": None}
 
@@ -29,7 +30,7 @@ async def test_a_huge_message_streams_through_an_echo_in_flat_memory() -> None:
     total, piece = 1024 * 1024 * 1024, 64 * 1024
     block = bytes(range(256)) * (piece // 256)
     with trio.fail_after(240):
-        async with tcp_pair(server_options=PLAIN, client_options=PLAIN) as (server, client):
+        async with tcp_pair(server_options=PLAIN, client_options=PLAIN) as (client, server):
             tracemalloc.start()
             try:
                 async with trio.open_nursery() as nursery:
@@ -86,7 +87,7 @@ async def test_text_chunks_never_split_a_character() -> None:
 
 async def test_streamed_sending_rejects_mixed_types() -> None:
     with trio.fail_after(5):
-        async with memory_pair() as (server, client):
+        async with connection_pair() as (client, server):
             with pytest.raises(TypeError):
                 await client.send_stream([b"bytes"], text=True)
             await client.send("still fine")
@@ -95,7 +96,7 @@ async def test_streamed_sending_rejects_mixed_types() -> None:
 
 async def test_stream_size_limit_is_separate_and_enforced() -> None:
     with trio.fail_after(10):
-        async with memory_pair(server_options=PLAIN, client_options=PLAIN) as (server, client):
+        async with connection_pair(**PLAIN) as (client, server):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(client.send_stream, [bytes(600_000)] * 4)  # 2.4 MB
                 received = 0
@@ -113,7 +114,7 @@ async def test_stream_size_limit_is_separate_and_enforced() -> None:
 async def test_receive_still_limits_whole_messages() -> None:
     with trio.fail_after(10):
         async with (
-            memory_pair(server_options=PLAIN, client_options=PLAIN) as (server, client),
+            connection_pair(**PLAIN) as (client, server),
             trio.open_nursery() as nursery,
         ):
             nursery.start_soon(client.send_stream, [bytes(600_000)] * 4)
@@ -124,7 +125,7 @@ async def test_receive_still_limits_whole_messages() -> None:
 
 async def test_abandoned_stream_discards_the_rest_of_its_message() -> None:
     with trio.fail_after(10):
-        async with memory_pair(server_options=PLAIN, client_options=PLAIN) as (server, client):
+        async with connection_pair(**PLAIN) as (client, server):
             await client.send_stream([b"a" * 1000, b"b" * 1000, b"c" * 1000])
             await client.send("next message")
             async for chunk in server.receive_stream():
@@ -136,7 +137,7 @@ async def test_abandoned_stream_discards_the_rest_of_its_message() -> None:
 
 async def test_cancelling_a_streaming_receive_step_loses_nothing() -> None:
     with trio.fail_after(10):
-        async with memory_pair(server_options=PLAIN, client_options=PLAIN) as (server, client):
+        async with connection_pair(**PLAIN) as (client, server):
             send_second = trio.Event()
 
             async def chunks() -> AsyncIterator[bytes]:
@@ -158,7 +159,7 @@ async def test_cancelling_a_streaming_receive_step_loses_nothing() -> None:
 async def test_control_frames_go_out_between_fragments() -> None:
     """A slow streaming send does not hold back pongs, pings or a close from others."""
     with trio.fail_after(10):
-        async with memory_pair(server_options=PLAIN, client_options=PLAIN) as (server, client):
+        async with connection_pair(**PLAIN) as (client, server):
             progress = trio.Event()
 
             async def slow_chunks() -> AsyncIterator[bytes]:
@@ -179,7 +180,7 @@ async def test_control_frames_go_out_between_fragments() -> None:
 
 async def test_cancelling_a_streaming_send_midway_fails_the_connection_with_1011() -> None:
     with trio.fail_after(10):
-        async with memory_pair(server_options=PLAIN, client_options=PLAIN) as (server, client):
+        async with connection_pair(**PLAIN) as (client, server):
             started = trio.Event()
 
             async def slow_chunks() -> AsyncIterator[bytes]:
