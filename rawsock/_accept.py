@@ -28,6 +28,7 @@ import trio
 
 from ._clock import LivenessClock
 from ._connection import WebSocket, finish
+from ._direct_socket import send_without_waiting
 from ._http import (
     HEAD_READ_SIZE,
     HTTPResponse,
@@ -245,7 +246,10 @@ async def accept_with(
                     if isinstance(answer, _Answer):
                         await stream.send_all(answer.data)
                         raise answer.error
-                    await stream.send_all(answer.data)
+                    # (the request's receive was this call's checkpoint)
+                    sent = send_without_waiting(stream, answer.data)
+                    if sent < len(answer.data):
+                        await stream.send_all(memoryview(answer.data)[sent:])
         if not answering and pending is not None and pending.stopping:
             # Shutting down: a client that sent nothing yet is only disconnected; one
             # whose handshake was under way (the 101 made, not sent) gets a 503.

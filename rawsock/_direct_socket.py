@@ -12,7 +12,11 @@ two tasks receiving (or sending) at once. Closing calls ``notify_closing`` first
 that a task waiting on the socket wakes with ``ClosedResourceError``.
 
 A server spends most of a short connection's time in these calls: the opening
-handshake, the close frames and the close (``bench/PROFILE.md``).
+handshake, the close frames and the close (``bench/PROFILE.md``). So the last write of
+an operation that already passed a checkpoint (the 101 after reading the request, the
+close frame before closing) can go out without another pass through the scheduler:
+:func:`send_without_waiting` writes what the kernel takes at once, and the caller waits
+in ``send_all`` only for the rest.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 
 import trio
 
-__all__ = ["DirectSocketListener", "DirectSocketStream"]
+__all__ = ["DirectSocketListener", "DirectSocketStream", "send_without_waiting"]
 
 #: Bytes a receive asks for when the caller does not say.
 DEFAULT_RECEIVE_SIZE = 65536
@@ -139,6 +143,31 @@ class DirectSocketStream(trio.abc.HalfCloseableStream):
         finally:
             self._sending = False
 
+    def send_nowait(self, data: bytes | bytearray | memoryview) -> int:
+        """Send what the socket's buffer takes now, without waiting and without a
+        checkpoint (for a caller whose operation already passed one).
+
+        Returns:
+            The number of bytes sent: 0 when the buffer is full.
+
+        Raises:
+            trio.ClosedResourceError: the stream was closed, or sent its EOF.
+            trio.BrokenResourceError: the peer broke the connection.
+            trio.BusyResourceError: another task is sending.
+        """
+        if self._shut_down:
+            raise trio.ClosedResourceError("can't send data after sending EOF")
+        if self._sending:
+            raise trio.BusyResourceError("another task is already sending on this stream")
+        if not data:
+            return 0
+        try:
+            return self.socket.send(data)
+        except BlockingIOError:
+            return 0
+        except OSError as error:
+            raise _stream_error(error) from error
+
     async def wait_send_all_might_not_block(self) -> None:
         """Wait until the socket's send buffer has room."""
         if self._sending:
@@ -181,6 +210,20 @@ class DirectSocketStream(trio.abc.HalfCloseableStream):
     def setsockopt(self, level: int, option: int, value: int | bytes) -> None:
         """``socket.setsockopt`` on the underlying socket."""
         self.socket.setsockopt(level, option, value)
+
+
+def send_without_waiting(stream: trio.abc.Stream, data: bytes) -> int:
+    """How many bytes of ``data`` went out at once, with no checkpoint: what the kernel
+    took when ``stream`` is a :class:`DirectSocketStream`, and 0 for any other stream
+    (the caller sends the rest with ``send_all``).
+
+    Raises:
+        trio.ClosedResourceError, trio.BrokenResourceError, trio.BusyResourceError: as
+            :meth:`DirectSocketStream.send_nowait`.
+    """
+    if type(stream) is DirectSocketStream:
+        return stream.send_nowait(data)
+    return 0
 
 
 class DirectSocketListener(trio.abc.Listener[DirectSocketStream]):

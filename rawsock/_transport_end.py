@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import trio
 
+from ._direct_socket import send_without_waiting
 from ._reader import Reader
 from ._write_lock import WriteLock
 from .sansio._protocol import Protocol, Role
@@ -79,11 +80,28 @@ class TransportEnd:
         self.closed = True
         stream = self._stream
         protocol = self._protocol
+        data: bytes | memoryview | None = None
+        if (protocol.close_frame_received or protocol.eof_received) and not self._lock.locked:
+            # The common end of a clean close: the peer's close frame is here, nobody is
+            # writing, and the kernel takes our last frame at once. Then closing is one
+            # pass through the scheduler, with no deadline to set. (From here until the
+            # lock is taken below, nothing awaits: no other writer can come in between.)
+            try:
+                data = protocol.data_to_send()
+                sent = send_without_waiting(stream, data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                await trio.aclose_forcefully(stream)
+                return
+            if sent == len(data):
+                await stream.aclose()
+                return
+            data = memoryview(data)[sent:]
         done = False
         try:
             with trio.move_on_after(self._close_timeout):
                 async with self._lock:
-                    data = protocol.data_to_send()
+                    if data is None:
+                        data = protocol.data_to_send()
                     if data:
                         await stream.send_all(data)
                     if not protocol.close_frame_received and not protocol.eof_received:
