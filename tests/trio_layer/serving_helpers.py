@@ -1,4 +1,5 @@
-"""Helpers for the deployment tests: a running server, raw HTTP exchanges, an echo handler."""
+"""Helpers for the serving tests: a running server, raw HTTP exchanges, an echo handler,
+the close code a client ends with."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import pytest
 import trio
 
 import rawsock
@@ -18,6 +20,14 @@ KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3
 async def echo(ws: rawsock.WebSocket) -> None:
     async for message in ws:
         await ws.send(message)
+
+
+async def closed_code(ws: rawsock.WebSocket) -> tuple[int, str]:
+    """Receive until the connection closes (fails after 30 s); its code and reason."""
+    with pytest.raises(rawsock.ConnectionClosed) as info, trio.fail_after(30):
+        while True:
+            await ws.receive()
+    return info.value.code, info.value.reason
 
 
 @asynccontextmanager

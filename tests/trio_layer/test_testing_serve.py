@@ -14,24 +14,11 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from serving_helpers import closed_code, echo
 
 import rawsock
 import rawsock.testing
 from rawsock.testing import Transport, connect, connection_pair, transport_of
-
-
-async def echo(ws: rawsock.WebSocket) -> None:
-    async for message in ws:
-        await ws.send(message)
-
-
-async def closed_code(ws: rawsock.WebSocket) -> tuple[int, str]:
-    """Receive until the connection closes (fails after 30 s); its code and reason."""
-    with pytest.raises(rawsock.ConnectionClosed) as info, trio.fail_after(30):
-        while True:
-            await ws.receive()
-    return info.value.code, info.value.reason
-
 
 # -- the connection pair --------------------------------------------------------------
 
