@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
@@ -20,10 +22,13 @@ from .hub import ChatHub
 from .protocol import MAX_MESSAGE_SIZE
 from .rate import DEFAULT_RATE, RateLimit
 
-__all__ = ["OUTBOX_LIMIT", "routes", "run_server"]
+__all__ = ["CONNECTION_OPTIONS", "OUTBOX_LIMIT", "open_hub", "routes", "run_server"]
 
 #: Bytes waiting for one client before it counts as too slow and is closed (1013).
 OUTBOX_LIMIT = 256 * 1024
+
+#: The options of the chat's connections (with ``handle_request=routes`` on a server).
+CONNECTION_OPTIONS: rawsock.ConnectionOptions = {"max_message_size": MAX_MESSAGE_SIZE}
 
 _STATIC = Path(__file__).with_name("static")
 _FILES = {
@@ -59,18 +64,15 @@ def routes(request: rawsock.Request) -> rawsock.HTTPResponse | None:
     return None
 
 
-async def run_server(
-    broker: Broker,
-    host: str,
-    port: int,
-    *,
-    reuse_port: bool = False,
-    rate_limit: RateLimit = DEFAULT_RATE,
-    task_status: trio.TaskStatus[rawsock.Server] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Serve the chat until cancelled; with ``nursery.start``, reports the server.
+@asynccontextmanager
+async def open_hub(
+    broker: Broker, rate_limit: RateLimit = DEFAULT_RATE
+) -> AsyncIterator[ChatHub]:
+    """A running hub: its outbox and its broker's task, until the block ends.
 
-    The broker outlives the server: when the server shuts down, its clients leave their
+    ``hub.serve`` is the WebSocket handler; serve it with :data:`CONNECTION_OPTIONS` and
+    ``handle_request=routes``, over ``rawsock.serve`` or ``rawsock.testing.connect``. The
+    broker outlives the block's connections: when they end, their clients leave their
     rooms, which goes through the broker; only then is the broker stopped.
     """
     async with trio.open_nursery() as nursery:
@@ -85,18 +87,31 @@ async def run_server(
 
         await nursery.start(run_broker)
         try:
-            async with trio.open_nursery() as serving:
-                server = await serving.start(
-                    partial(
-                        rawsock.serve,
-                        hub.serve,
-                        host,
-                        port,
-                        handle_request=routes,
-                        max_message_size=MAX_MESSAGE_SIZE,
-                        reuse_port=reuse_port,
-                    )
-                )
-                task_status.started(server)
+            yield hub
         finally:
             broker_scope.cancel()
+
+
+async def run_server(
+    broker: Broker,
+    host: str,
+    port: int,
+    *,
+    reuse_port: bool = False,
+    rate_limit: RateLimit = DEFAULT_RATE,
+    task_status: trio.TaskStatus[rawsock.Server] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the chat until cancelled; with ``nursery.start``, reports the server."""
+    async with open_hub(broker, rate_limit) as hub, trio.open_nursery() as serving:
+        server = await serving.start(
+            partial(
+                rawsock.serve,
+                hub.serve,
+                host,
+                port,
+                handle_request=routes,
+                reuse_port=reuse_port,
+                **CONNECTION_OPTIONS,
+            )
+        )
+        task_status.started(server)

@@ -10,6 +10,9 @@ from typing import Any
 import trio
 
 import rawsock
+import rawsock.testing
+from examples.chat.hub import ChatHub
+from examples.chat.server import CONNECTION_OPTIONS, routes
 
 
 class ChatUser:
@@ -59,6 +62,27 @@ class ChatUser:
 async def chat_user(url: str, nick: str | None = None) -> AsyncIterator[ChatUser]:
     """A connected user (greeted with ``nick`` if given)."""
     async with rawsock.connect(url) as ws:
+        user = ChatUser(ws)
+        if nick is not None:
+            await user.hello(nick)
+        yield user
+
+
+@asynccontextmanager
+async def hub_user(
+    hub: ChatHub,
+    nick: str | None = None,
+    *,
+    path: str = "/ws",
+    headers: list[tuple[str, str]] | None = None,
+    client_options: rawsock.ConnectionOptions | None = None,
+) -> AsyncIterator[ChatUser]:
+    """A user connected in memory to ``hub``, through the chat server's routes and
+    options (greeted with ``nick`` if given)."""
+    async with rawsock.testing.connect(
+        hub.serve, path, headers=headers, client_options=client_options,
+        handle_request=routes, **CONNECTION_OPTIONS,
+    ) as ws:
         user = ChatUser(ws)
         if nick is not None:
             await user.hello(nick)

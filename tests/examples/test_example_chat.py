@@ -1,9 +1,9 @@
-"""The chat example in one process: protocol, rooms, history, validation, slow clients,
-the page on the same port, the terminal client, and the README command."""
+"""The chat example: protocol, rooms, history, validation, flooding and slow clients in
+memory (``rawsock.testing``), then the page on the same port, the terminal client and the
+README command over real sockets and processes."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -12,27 +12,34 @@ from functools import partial
 
 import pytest
 import trio
-from chat_helpers import ChatUser, chat_user
+from chat_helpers import hub_user
 from example_support import ROOT, Lines, Program, serve_example
 
 import rawsock
+import rawsock.testing
 from examples.chat.broker import MemoryBroker
 from examples.chat.client import CLOSED_BY_SERVER, DEFAULT_ROOM, USAGE
+from examples.chat.hub import ChatHub
 from examples.chat.protocol import MAX_MESSAGE_SIZE, MAX_TEXT, ChatError, Join, Say, parse
 from examples.chat.rate import DEFAULT_RATE, MessageRate, RateLimit
-from examples.chat.server import run_server
+from examples.chat.server import open_hub, run_server
 
 
 @asynccontextmanager
-async def chat_server(
+async def chat_hub(
     history: int = 50, rate_limit: RateLimit = DEFAULT_RATE
-) -> AsyncIterator[str]:
-    """A chat server in this process with an in-memory broker; yields its ws URL."""
+) -> AsyncIterator[ChatHub]:
+    """A running chat hub with an in-memory broker, for users of ``hub_user``."""
+    async with open_hub(MemoryBroker(history), rate_limit) as hub:
+        yield hub
+
+
+@asynccontextmanager
+async def chat_server() -> AsyncIterator[int]:
+    """A chat server on a loopback port in this process; yields the port."""
     async with trio.open_nursery() as nursery:
-        server = await nursery.start(
-            partial(run_server, MemoryBroker(history), "127.0.0.1", 0, rate_limit=rate_limit)
-        )
-        yield f"ws://127.0.0.1:{server.port}/ws"
+        server = await nursery.start(partial(run_server, MemoryBroker(50), "127.0.0.1", 0))
+        yield server.port
         nursery.cancel_scope.cancel()
 
 
@@ -59,13 +66,13 @@ def test_parse_accepts_each_command_and_rejects_bad_input() -> None:
 
 
 async def test_rooms_messages_presence_and_history_for_late_joiners() -> None:
-    async with chat_server(history=5) as url, chat_user(url, "ada") as ada:
+    async with chat_hub(history=5) as hub, hub_user(hub, "ada") as ada:
         joined = await ada.join("lobby")
         assert joined["members"] == ["ada"]
         for n in range(7):
             await ada.send(type="say", room="lobby", text=f"message {n}")
             await ada.expect("message", room="lobby", nick="ada", text=f"message {n}")
-        async with chat_user(url, "bob") as bob:
+        async with hub_user(hub, "bob") as bob:
             joined = await bob.join("lobby")
             assert joined["members"] == ["ada", "bob"]
             # the last 5 events: messages 3-6 and bob's own arrival
@@ -93,18 +100,18 @@ async def test_rooms_messages_presence_and_history_for_late_joiners() -> None:
 
 
 async def test_a_disconnect_leaves_every_room_and_frees_the_nickname() -> None:
-    async with chat_server() as url, chat_user(url, "ada") as ada:
+    async with chat_hub() as hub, hub_user(hub, "ada") as ada:
         await ada.join("a")
-        async with chat_user(url, "bob") as bob:
+        async with hub_user(hub, "bob") as bob:
             await bob.join("a")
             await ada.expect("presence", nick="bob", event="join")
         await ada.expect("presence", nick="bob", event="leave")
-        async with chat_user(url, "bob") as bob_again:  # the name is free again
+        async with hub_user(hub, "bob") as bob_again:  # the name is free again
             assert bob_again.server
 
 
 async def test_invalid_requests_get_errors_and_the_connection_stays() -> None:
-    async with chat_server() as url, chat_user(url) as user:
+    async with chat_hub() as hub, hub_user(hub) as user:
         await user.send(type="join", room="lobby")
         await user.expect("error", code="hello-first")
         await user.hello("ada")
@@ -123,7 +130,7 @@ async def test_invalid_requests_get_errors_and_the_connection_stays() -> None:
             await user.join(f"room{n}")
         await user.send(type="join", room="one-too-many")
         await user.expect("error", code="too-many-rooms")
-        async with chat_user(url) as other:
+        async with hub_user(hub) as other:
             await other.send(type="hello", nick="ada")
             await other.expect("error", code="nick-taken")
         await user.send(type="say", room="lobby", text="still here")
@@ -141,9 +148,9 @@ def test_message_rate_allows_bursts_then_the_average() -> None:
 
 async def test_a_flooding_client_is_refused_beyond_its_rate_and_stays_connected() -> None:
     limit = RateLimit(per_second=2.0, burst=5)
-    async with chat_server(rate_limit=limit) as url, chat_user(url, "flood") as flood:
+    async with chat_hub(rate_limit=limit) as hub, hub_user(hub, "flood") as flood:
         await flood.join("lobby")  # (hello and join spent 2 of the 5 tokens)
-        async with chat_user(url, "calm") as calm:
+        async with hub_user(hub, "calm") as calm:
             await calm.join("lobby")
             await flood.until("presence", nick="calm")
             start = trio.current_time()
@@ -164,7 +171,7 @@ async def test_a_flooding_client_is_refused_beyond_its_rate_and_stays_connected(
 
 
 async def test_an_oversized_message_closes_with_1009() -> None:
-    async with chat_server() as url, chat_user(url, "ada") as user:
+    async with chat_hub() as hub, hub_user(hub, "ada") as user:
         await user.ws.send("x" * (MAX_MESSAGE_SIZE + 1))
         with pytest.raises(rawsock.ConnectionClosed) as closed:
             await user.next()
@@ -174,21 +181,14 @@ async def test_an_oversized_message_closes_with_1009() -> None:
 async def test_a_client_that_stops_reading_is_closed_and_the_room_goes_on() -> None:
     """A reader that never reads fills its outbox; it is closed (1013), others unaffected."""
     unlimited = RateLimit(per_second=1e9, burst=10**9)  # this talker floods on purpose
-    async with chat_server(rate_limit=unlimited) as url, chat_user(url, "talker") as talker:
+    async with chat_hub(rate_limit=unlimited) as hub, hub_user(hub, "talker") as talker:
         await talker.join("busy")
-        # a raw TCP client with a tiny receive buffer that joins and then never reads
-        sleeper = socket.socket()
-        sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        port = int(url.split(":")[2].split("/")[0])
-        stream = trio.SocketStream(trio.socket.from_stdlib_socket(sleeper))
-        await stream.socket.connect(("127.0.0.1", port))
-        async with rawsock.connect(
-            url, stream=stream, compression=None, receive_buffer=4096
-        ) as slow_ws:
-            slow = ChatUser(slow_ws)
-            await slow.hello("sleeper")
+        uncompressed: rawsock.ConnectionOptions = {"compression": None}
+        async with hub_user(hub, "sleeper", client_options=uncompressed) as slow:
             await slow.join("busy")
             await talker.expect("presence", nick="sleeper")
+            to_sleeper = rawsock.testing.transport_of(slow.ws).to_client
+            to_sleeper.pause()  # from now on the sleeper reads nothing
             text = "y" * MAX_TEXT
             left = None
             with trio.fail_after(60):
@@ -201,17 +201,36 @@ async def test_a_client_that_stops_reading_is_closed_and_the_room_goes_on() -> N
                         break
             assert left is not None
             assert (left["event"], left["room"]) == ("leave", "busy")
+            assert to_sleeper.blocked  # the server's writes had filled the pipe
+            to_sleeper.resume()
             with trio.fail_after(10), pytest.raises(rawsock.ConnectionClosed) as closed:
                 while True:  # what was sent before the close, then the close frame
-                    await slow_ws.receive()
+                    await slow.ws.receive()
             assert closed.value.code == 1013
             await talker.send(type="say", room="busy", text="after")
             await talker.until("message", text="after")
 
 
+async def test_upgrades_elsewhere_and_from_another_site_are_refused() -> None:
+    async with chat_hub() as hub:
+        with pytest.raises(rawsock.HandshakeRejected) as rejected:
+            async with hub_user(hub, path="/other"):
+                pass
+        assert rejected.value.status_code == 404
+        # another site's page may not connect; the chat's own page may
+        evil = [("Origin", "http://evil.example")]
+        with pytest.raises(rawsock.HandshakeRejected) as rejected:
+            async with hub_user(hub, headers=evil):
+                pass
+        assert rejected.value.status_code == 403
+        own = [("Origin", f"http://{rawsock.testing.DEFAULT_HOST}")]
+        async with hub_user(hub, headers=own) as user:
+            await user.send(type="rooms")
+            await user.expect("error", code="hello-first")
+
+
 async def test_the_page_is_served_on_the_same_port() -> None:
-    async with chat_server() as url:
-        port = int(url.split(":")[2].split("/")[0])
+    async with chat_server() as port:
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         async with stream:
             await stream.send_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
@@ -220,17 +239,8 @@ async def test_the_page_is_served_on_the_same_port() -> None:
                 response += chunk
         assert response.startswith(b"HTTP/1.1 200 ")
         assert b"new WebSocket" not in response and b'<script src="/chat.js">' in response
-        with pytest.raises(rawsock.HandshakeRejected) as rejected:
-            async with rawsock.connect(url.replace("/ws", "/other")):
-                pass
-        assert rejected.value.status_code == 404
-        # another site's page may not connect; the chat's own page may
-        evil = [("Origin", "http://evil.example")]
-        with pytest.raises(rawsock.HandshakeRejected) as rejected:
-            async with rawsock.connect(url, extra_headers=evil):
-                pass
-        assert rejected.value.status_code == 403
         own = [("Origin", f"http://127.0.0.1:{port}")]
+        url = f"ws://127.0.0.1:{port}/ws"
         async with rawsock.connect(url, extra_headers=own) as ws:
             await ws.send('{"type": "rooms"}')
             assert "hello-first" in str(await ws.receive())
