@@ -1,16 +1,23 @@
-"""End-to-end tests of ``examples/stream``: files moved between real processes.
+"""Tests of ``examples/stream``: the commands as real processes, the receiver in memory.
 
-The receiver always runs as ``python -m examples.stream receive ...`` and the sender, when
-it is the program under test, as ``python -m examples.stream send ...``, the commands of
-examples/stream/README.md. Tests that need a misbehaving sender speak the wire protocol
-themselves with ``rawsock.connect``, writing the JSON messages literally as the README
-documents them.
+What the commands of examples/stream/README.md do runs as processes: the receiver as
+``python -m examples.stream receive ...`` and the sender as ``python -m examples.stream
+send ...`` (the 256 MiB transfer in bounded memory, a refused name, resuming, a takeover,
+no receiver). What only a misbehaving sender does (corrupted data, bad file names,
+malformed messages, a connection cut mid-file) runs the receiver's handler,
+``Receiver.handle``, in this process over ``rawsock.testing.connect``, with the server
+options ``receive`` serves it with and a directory of its own, no socket. The misbehaving
+senders, in memory or (to drop or stall a transfer the real sender then resumes) against
+a receiver process, speak the wire protocol themselves, writing the JSON messages
+literally as the README documents them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import subprocess
@@ -26,6 +33,9 @@ import trio
 from example_support import ROOT, Program, free_port, start_example, wait_for_port
 
 import rawsock
+import rawsock.testing
+from examples.stream.protocol import CONNECTION_OPTIONS
+from examples.stream.receiver import Receiver
 
 MIB = 1024 * 1024
 #: The big transfer, and how much either process may grow while it runs.
@@ -84,7 +94,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-# --- memory measurement -------------------------------------------------------------
+# --- memory measurement --------------------------------------------------------------
 
 
 def read_memory_kib(pid: int) -> dict[str, int]:
@@ -228,7 +238,7 @@ def test_256_mib_between_two_processes_in_bounded_memory(
     assert sender_growth_kib < MAX_RSS_GROWTH_KIB
 
 
-# --- a hand-written sender, for what the real one never does -------------------------
+# --- hand-written senders, for what the real one never does --------------------------
 
 
 def text(**fields: object) -> str:
@@ -260,6 +270,158 @@ async def expect_refusal(ws: rawsock.WebSocket) -> str:
     return message
 
 
+# --- the receiver's handler in memory, for what the real sender never does -----------
+
+
+@pytest.fixture
+def receiver_in_memory(tmp_path: Path) -> Receiver:
+    """The handler ``receive`` serves, storing into a directory of its own."""
+    directory = tmp_path / "received"
+    directory.mkdir()
+    return Receiver(directory, max_size=None, show_progress=False)
+
+
+def connect_to(receiver: Receiver) -> contextlib.AbstractAsyncContextManager[rawsock.WebSocket]:
+    """A connection to ``receiver.handle``, in memory, served as ``receive`` serves it."""
+    return rawsock.testing.connect(receiver.handle, **CONNECTION_OPTIONS)
+
+
+async def send_whole(ws: rawsock.WebSocket, name: str, data: bytes) -> None:
+    """A complete transfer from the start; the receiver must confirm it."""
+    offer = await begin(ws, name, len(data))
+    assert offer == {"type": "offset", "offset": 0, "sha256": EMPTY_SHA256}
+    await ws.send(text(type="start", offset=0))
+    await ws.send_stream(fragments(data))
+    sha256 = hashlib.sha256(data).hexdigest()
+    await ws.send(text(type="trailer", sha256=sha256))
+    assert json.loads(await ws.receive()) == {"type": "done", "size": len(data), "sha256": sha256}
+
+
+async def assert_still_receives(receiver: Receiver) -> None:
+    """The receiver takes a normal file on a new connection after the failure."""
+    data = os.urandom(100_000)
+    with trio.fail_after(TEST_TIMEOUT):
+        async with connect_to(receiver) as ws:
+            await send_whole(ws, "after.bin", data)
+    assert (receiver.directory / "after.bin").read_bytes() == data
+
+
+async def test_corrupted_data_is_rejected_and_deleted(receiver_in_memory: Receiver) -> None:
+    data = os.urandom(3 * MIB)
+    corrupted = bytearray(data)
+    corrupted[MIB] ^= 0x01  # one bit flipped in transit
+    with trio.fail_after(TEST_TIMEOUT):
+        async with connect_to(receiver_in_memory) as ws:
+            offer = await begin(ws, "data.bin", len(data))
+            assert offer == {"type": "offset", "offset": 0, "sha256": EMPTY_SHA256}
+            await ws.send(text(type="start", offset=0))
+            await ws.send_stream(fragments(bytes(corrupted)))
+            await ws.send(text(type="trailer", sha256=hashlib.sha256(data).hexdigest()))
+            assert "SHA-256 mismatch" in await expect_refusal(ws)
+    assert not (receiver_in_memory.directory / "data.bin").exists()
+    assert not (receiver_in_memory.directory / "data.bin.part").exists()
+    await assert_still_receives(receiver_in_memory)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../escape.bin", "sub/escape.bin", "/tmp/escape.bin", "..", ".", "", "a\\b",
+     "nul\x00.bin", "x" * 300, "big.bin.part"],
+)
+async def test_bad_file_names_are_rejected(
+    receiver_in_memory: Receiver, tmp_path: Path, name: str
+) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        async with connect_to(receiver_in_memory) as ws:
+            await ws.send(text(type="header", name=name, size=10))
+            assert "name" in await expect_refusal(ws)
+    assert not (tmp_path / "escape.bin").exists()
+    assert list(receiver_in_memory.directory.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("messages", "explanation"),
+    [
+        (["not json"], "not valid JSON"),
+        ([b"\x00binary"], "expected a JSON text message"),
+        (['["header"]'], "expected a JSON object"),
+        ([text(type="launch")], "unknown message type"),
+        ([text(type="header", name="a.bin")], "fields"),
+        ([text(type="header", name="a.bin", size=-1)], "out of range"),
+        ([text(type="header", name="a.bin", size=True)], "must be a number"),
+        ([text(type="header", name=7, size=1)], "must be a string"),
+        ([text(type="trailer", sha256=EMPTY_SHA256)], "expected a header message"),
+        ([A_HEADER, text(type="start", offset=5)], "start.offset"),
+        ([A_HEADER, A_START, text(type="trailer", sha256=EMPTY_SHA256)], "got text"),
+        ([A_HEADER, A_START, b"0123456789abcdef"], "longer than"),
+        ([A_HEADER, A_START, b"01234"], "ended after 5 of 10"),
+        ([A_HEADER, A_START, b"0123456789", A_START], "expected a trailer"),
+        ([A_HEADER, A_START, b"0123456789", text(type="trailer", sha256="00")], "hex digits"),
+    ],
+)
+async def test_malformed_messages_get_a_clear_error(
+    receiver_in_memory: Receiver, messages: list[str | bytes], explanation: str
+) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        async with connect_to(receiver_in_memory) as ws:
+            for message in messages:
+                await ws.send(message)
+                if message == A_HEADER:
+                    offer = json.loads(await ws.receive())
+                    assert offer == {"type": "offset", "offset": 0, "sha256": EMPTY_SHA256}
+            assert explanation in await expect_refusal(ws)
+    assert not (receiver_in_memory.directory / "a.bin").exists()
+    await assert_still_receives(receiver_in_memory)
+
+
+async def test_a_cut_connection_keeps_what_arrived_for_the_next_one(
+    receiver_in_memory: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="examples.stream.receiver")
+    data = os.urandom(4 * MIB)
+    prefix = data[: 3 * MIB]
+    part = receiver_in_memory.directory / "cut.bin.part"
+
+    async def prefix_then_cut(transport: rawsock.testing.Transport) -> AsyncIterator[bytes]:
+        for fragment in fragments(prefix):
+            yield fragment
+        for _ in range(int(TEST_TIMEOUT / 0.01)):  # until the prefix is all on disk
+            if part.exists() and part.stat().st_size == len(prefix):
+                break
+            await trio.sleep(0.01)
+        transport.cut()  # a connection reset, between two fragments of the data message
+        yield data[len(prefix) :]
+
+    with trio.fail_after(TEST_TIMEOUT):
+        async with connect_to(receiver_in_memory) as ws:
+            await begin(ws, "cut.bin", len(data))
+            await ws.send(text(type="start", offset=0))
+            with pytest.raises(rawsock.ConnectionClosed) as closed:
+                await ws.send_stream(prefix_then_cut(rawsock.testing.transport_of(ws)))
+            assert closed.value.code == rawsock.CloseCode.ABNORMAL_CLOSURE
+    # the handler saw the connection lost (1006), not closed, and kept the .part file
+    assert f"connection lost (close code 1006); cut.bin.part keeps {3 * MIB} bytes" in caplog.text
+    assert part.read_bytes() == prefix
+    assert not (receiver_in_memory.directory / "cut.bin").exists()
+
+    with trio.fail_after(TEST_TIMEOUT):  # the next connection resumes after the prefix
+        async with connect_to(receiver_in_memory) as ws:
+            offer = await begin(ws, "cut.bin", len(data))
+            sha256_of_prefix = hashlib.sha256(prefix).hexdigest()
+            assert offer == {"type": "offset", "offset": len(prefix), "sha256": sha256_of_prefix}
+            await ws.send(text(type="start", offset=len(prefix)))
+            await ws.send_stream(fragments(data[len(prefix) :]))
+            sha256 = hashlib.sha256(data).hexdigest()
+            await ws.send(text(type="trailer", sha256=sha256))
+            done = json.loads(await ws.receive())
+            assert done == {"type": "done", "size": len(data), "sha256": sha256}
+    assert (receiver_in_memory.directory / "cut.bin").read_bytes() == data
+    assert not part.exists()
+
+
+# --- the real sender, or a receiver process ------------------------------------------
+
+
 async def run_sender(*args: str) -> subprocess.CompletedProcess[bytes]:
     """The real sender, to completion: ``python -m examples.stream send ARGS``."""
     with trio.fail_after(TEST_TIMEOUT):
@@ -288,41 +450,6 @@ async def assert_still_serving(receiver: RunningReceiver, tmp_path: Path) -> Non
     assert file_sha256(receiver.directory / "after.bin") == sha256
 
 
-async def test_corrupted_data_is_rejected_and_deleted(
-    receiver: RunningReceiver, tmp_path: Path
-) -> None:
-    data = os.urandom(3 * MIB)
-    corrupted = bytearray(data)
-    corrupted[MIB] ^= 0x01  # one bit flipped in transit
-    with trio.fail_after(TEST_TIMEOUT):
-        async with rawsock.connect(receiver.url) as ws:
-            offer = await begin(ws, "data.bin", len(data))
-            assert offer == {"type": "offset", "offset": 0, "sha256": EMPTY_SHA256}
-            await ws.send(text(type="start", offset=0))
-            await ws.send_stream(fragments(bytes(corrupted)))
-            await ws.send(text(type="trailer", sha256=hashlib.sha256(data).hexdigest()))
-            assert "SHA-256 mismatch" in await expect_refusal(ws)
-    assert not (receiver.directory / "data.bin").exists()
-    assert not (receiver.directory / "data.bin.part").exists()
-    await assert_still_serving(receiver, tmp_path)
-
-
-@pytest.mark.parametrize(
-    "name",
-    ["../escape.bin", "sub/escape.bin", "/tmp/escape.bin", "..", ".", "", "a\\b",
-     "nul\x00.bin", "x" * 300, "big.bin.part"],
-)
-async def test_bad_file_names_are_rejected(
-    receiver: RunningReceiver, tmp_path: Path, name: str
-) -> None:
-    with trio.fail_after(TEST_TIMEOUT):
-        async with rawsock.connect(receiver.url) as ws:
-            await ws.send(text(type="header", name=name, size=10))
-            assert "name" in await expect_refusal(ws)
-    assert not (tmp_path / "escape.bin").exists()
-    assert list(receiver.directory.iterdir()) == []
-
-
 async def test_sender_reports_a_refused_name(receiver: RunningReceiver, tmp_path: Path) -> None:
     path = tmp_path / "file.bin"
     write_random_file(path, 1000)
@@ -331,42 +458,6 @@ async def test_sender_reports_a_refused_name(receiver: RunningReceiver, tmp_path
     assert "refused" in result.stderr.decode() and "path separator" in result.stderr.decode()
     assert not (tmp_path / "file.bin.part").exists()
     await assert_still_serving(receiver, tmp_path)
-
-
-@pytest.mark.parametrize(
-    ("messages", "explanation"),
-    [
-        (["not json"], "not valid JSON"),
-        ([b"\x00binary"], "expected a JSON text message"),
-        (['["header"]'], "expected a JSON object"),
-        ([text(type="launch")], "unknown message type"),
-        ([text(type="header", name="a.bin")], "fields"),
-        ([text(type="header", name="a.bin", size=-1)], "out of range"),
-        ([text(type="header", name="a.bin", size=True)], "must be a number"),
-        ([text(type="header", name=7, size=1)], "must be a string"),
-        ([text(type="trailer", sha256=EMPTY_SHA256)], "expected a header message"),
-        ([A_HEADER, text(type="start", offset=5)], "start.offset"),
-        ([A_HEADER, A_START, text(type="trailer", sha256=EMPTY_SHA256)], "got text"),
-        ([A_HEADER, A_START, b"0123456789abcdef"], "longer than"),
-        ([A_HEADER, A_START, b"01234"], "ended after 5 of 10"),
-        ([A_HEADER, A_START, b"0123456789", A_START], "expected a trailer"),
-        ([A_HEADER, A_START, b"0123456789", text(type="trailer", sha256="00")], "hex digits"),
-    ],
-)
-async def test_malformed_messages_get_a_clear_error(
-    receiver: RunningReceiver, tmp_path: Path, messages: list[str | bytes], explanation: str
-) -> None:
-    with trio.fail_after(TEST_TIMEOUT):
-        async with rawsock.connect(receiver.url) as ws:
-            for message in messages:
-                await ws.send(message)
-                if message == A_HEADER:
-                    offer = json.loads(await ws.receive())
-                    assert offer == {"type": "offset", "offset": 0, "sha256": EMPTY_SHA256}
-            assert explanation in await expect_refusal(ws)
-    assert not (receiver.directory / "a.bin").exists()
-    await assert_still_serving(receiver, tmp_path)
-
 
 # --- resuming ------------------------------------------------------------------------
 
@@ -490,4 +581,3 @@ def test_sender_fails_when_no_receiver_listens(tmp_path: Path) -> None:
     finally:
         output = sender.stop()
     assert f"all attempts to connect to 127.0.0.1:{port} failed: Connection refused" in output
-
