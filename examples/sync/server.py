@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 
 import trio
@@ -28,6 +30,7 @@ from .protocol import encode_applied_patch, encode_error, encode_snapshot, parse
 from .site import StaticSite
 
 __all__ = [
+    "CONNECTION_OPTIONS",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "DEFAULT_MAX_QUEUE",
     "SOCKET_PATH",
@@ -42,8 +45,13 @@ SOCKET_PATH = "/ws"
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024
 #: Bytes of broadcasts waiting for one client before it counts as too slow.
 DEFAULT_MAX_QUEUE = 512 * 1024
-# Each broadcast compressed without history, so it is compressed once for everyone.
-_COMPRESSION = rawsock.PerMessageDeflate(server_no_context_takeover=True)
+#: The options of every connection, with the default message size limit
+#: (:attr:`SyncServer.connection_options` has the server's own). Each broadcast is
+#: compressed without history, so that it is compressed once for everyone.
+CONNECTION_OPTIONS: rawsock.ConnectionOptions = {
+    "max_message_size": DEFAULT_MAX_MESSAGE_SIZE,
+    "compression": rawsock.PerMessageDeflate(server_no_context_takeover=True),
+}
 
 
 class SyncServer:
@@ -74,6 +82,28 @@ class SyncServer:
         #: The open connections and their names.
         self.clients: dict[rawsock.WebSocket, str] = {}
 
+    @property
+    def connection_options(self) -> rawsock.ConnectionOptions:
+        """The options of this server's connections: :data:`CONNECTION_OPTIONS` with its
+        ``max_message_size``."""
+        return {**CONNECTION_OPTIONS, "max_message_size": self.max_message_size}
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[trio.Nursery]:
+        """Start the broadcast to the connections, without listening: inside the block,
+        :meth:`handle_connection` can run, for :func:`rawsock.serve` or any other caller
+        (``rawsock.testing.connect``). Yields the nursery of the broadcaster's tasks;
+        leaving the block waits for the connections to end.
+        """
+        try:
+            async with trio.open_nursery() as nursery:
+                self._broadcaster = rawsock.Broadcaster(
+                    nursery, max_queue=self.max_queue, policy="close"
+                )
+                yield nursery
+        finally:
+            self._broadcaster = None
+
     async def run(
         self,
         host: str,
@@ -85,10 +115,7 @@ class SyncServer:
 
         With ``nursery.start`` it returns the :class:`rawsock.Server` (its ``port``).
         """
-        async with trio.open_nursery() as nursery:
-            self._broadcaster = rawsock.Broadcaster(
-                nursery, max_queue=self.max_queue, policy="close"
-            )
+        async with self.running() as nursery:
             server = await nursery.start(
                 partial(
                     rawsock.serve,
@@ -96,8 +123,7 @@ class SyncServer:
                     host,
                     port,
                     handle_request=self.handle_request,
-                    max_message_size=self.max_message_size,
-                    compression=_COMPRESSION,
+                    **self.connection_options,
                 )
             )
             task_status.started(server)
@@ -121,7 +147,7 @@ class SyncServer:
     async def handle_connection(self, ws: rawsock.WebSocket) -> None:
         """Send the snapshot, then apply this client's patches until it leaves."""
         broadcaster = self._broadcaster
-        assert broadcaster is not None, "handle_connection runs under run()"
+        assert broadcaster is not None, "handle_connection runs under running()"
         name = next(self._names)
         # Taken and subscribed without a checkpoint in between: every later patch is
         # either in the snapshot or in the broadcasts (perhaps ahead of the snapshot;
@@ -146,7 +172,7 @@ class SyncServer:
 
         Synchronous on purpose: patches are applied and broadcast in the order received.
         """
-        assert self._broadcaster is not None, "handle_message runs under run()"
+        assert self._broadcaster is not None, "handle_message runs under running()"
         try:
             request = parse_client_message(message, self.limits)
             try:

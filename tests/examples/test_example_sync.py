@@ -1,16 +1,21 @@
-"""The sync example end to end: the server started as its README says, real clients.
+"""The sync example end to end: its server's code and its program, real clients.
 
-Every test starts ``python -m examples.sync --port N`` in a subprocess and talks to it
-over loopback TCP with rawsock clients (``examples.sync.client``) or raw HTTP.
+Most tests run a :class:`~examples.sync.server.SyncServer` in the test and connect
+``examples.sync.client`` clients to its handler with ``rawsock.testing.connect``: in
+memory, through the handshake, the ``handle_request`` hook and the options exactly as
+``rawsock.serve`` runs them, with the transport's controls for a client that stops reading.
+What only the program does (the page over HTTP, the README's snippet run as a separate
+process, Ctrl-C) is tested on real processes: ``python -m examples.sync --port N`` in a
+subprocess, over loopback TCP.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import logging
 import random
 import re
-import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -22,8 +27,10 @@ import trio.lowlevel
 from example_support import ROOT, Program, serve_example
 
 import rawsock
+import rawsock.testing
 from examples.sync.client import PatchRefused, SyncClient, open_sync_client
 from examples.sync.document import JSON, Limits, SyncDocument
+from examples.sync.server import SOCKET_PATH, SyncServer
 from examples.sync.site import STATIC_DIRECTORY
 
 EDITS_PER_CLIENT = 150
@@ -61,13 +68,38 @@ def server(programs: list[Program]) -> RunningServer:
 
 
 @asynccontextmanager
-async def clients(url: str, count: int, **options: object) -> AsyncIterator[list[SyncClient]]:
-    """``count`` connected clients, each past its snapshot."""
+async def open_client(
+    server: SyncServer,
+    path: str = SOCKET_PATH,
+    *,
+    headers: Sequence[tuple[str, str]] | None = None,
+) -> AsyncIterator[SyncClient]:
+    """A client connected in memory to ``server``'s handler, run as ``rawsock.serve``
+    runs it in the program (same hook, same options), once past its snapshot."""
+    async with rawsock.testing.connect(
+        server.handle_connection,
+        path,
+        headers=headers,
+        handle_request=server.handle_request,
+        **server.connection_options,
+    ) as ws:
+        client = SyncClient(ws)
+        await client.wait_for_version(0)
+        yield client
+
+
+@asynccontextmanager
+async def clients(server: SyncServer, count: int) -> AsyncIterator[list[SyncClient]]:
+    """``count`` clients connected in memory to ``server``, each past its snapshot."""
     async with AsyncExitStack() as stack:
-        yield [
-            await stack.enter_async_context(open_sync_client(url, **options))
-            for _ in range(count)
-        ]
+        yield [await stack.enter_async_context(open_client(server)) for _ in range(count)]
+
+
+def check_no_errors_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing went wrong inside the server: rawsock logs a handler that raised (and
+    closes its connection with 1011), so no error record means none did."""
+    errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert not errors, [record.getMessage() for record in errors]
 
 
 # -- convergence ---------------------------------------------------------------------------
@@ -115,11 +147,12 @@ def value_at(tree: JSON, path: Sequence[str]) -> JSON:
     return tree
 
 
-async def test_three_clients_editing_at_once_converge(server: RunningServer) -> None:
+async def test_three_clients_editing_at_once_converge(caplog: pytest.LogCaptureFixture) -> None:
+    server = SyncServer()
     total = 3 * EDITS_PER_CLIENT
     own_values: list[dict[tuple[str, ...], JSON]] = [{}, {}, {}]
     with trio.fail_after(TIMEOUT):
-        async with clients(server.url, 3) as editors:
+        async with server.running(), clients(server, 3) as editors:
             assert len({editor.replica.client for editor in editors}) == 3
             async with trio.open_nursery() as nursery:
                 for index, editor in enumerate(editors):
@@ -150,10 +183,11 @@ async def test_three_clients_editing_at_once_converge(server: RunningServer) -> 
                 replayed.apply(patch.path, patch.value)
             assert replayed.tree == trees[0]
 
-            async with open_sync_client(server.url) as late:
+            async with open_client(server) as late:
                 assert late.replica.version == total
                 assert late.replica.tree == trees[0]
-    server.check_healthy()
+    assert server.clients == {}
+    check_no_errors_logged(caplog)
 
 
 # -- validation -----------------------------------------------------------------------------
@@ -192,15 +226,13 @@ BAD_MESSAGES: list[tuple[str | bytes, str]] = [
 
 
 async def test_bad_messages_get_errors_and_nobody_is_disconnected(
-    programs: list[Program],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    server = start_server(
-        programs,
-        "--max-document-size", str(SMALL_DOCUMENT),
-        "--max-message-size", str(MESSAGE_LIMIT),
+    server = SyncServer(
+        Limits(max_document_size=SMALL_DOCUMENT), max_message_size=MESSAGE_LIMIT
     )
     with trio.fail_after(TIMEOUT):
-        async with clients(server.url, 2) as (sender, observer):
+        async with server.running(), clients(server, 2) as (sender, observer):
             await sender.patch(["form", "name"], "Ada")
             await sender.wait_for_version(1)
             for number, (message, code) in enumerate(BAD_MESSAGES):
@@ -228,7 +260,8 @@ async def test_bad_messages_get_errors_and_nobody_is_disconnected(
             assert observer.replica.tree["form"] == {
                 "name": "Ada", "email": "ada@example.com", "plan": "pro"
             }
-    server.check_healthy()
+            assert server.document.tree == observer.replica.tree
+    check_no_errors_logged(caplog)
 
 
 # -- the README's Python ---------------------------------------------------------------------
@@ -237,7 +270,8 @@ async def test_bad_messages_get_errors_and_nobody_is_disconnected(
 def readme_python() -> str:
     """The Python snippet of examples/sync/README.md, as written."""
     readme = (ROOT / "examples" / "sync" / "README.md").read_text()
-    (snippet,) = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    snippets: list[str] = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    (snippet,) = snippets
     return snippet
 
 
@@ -273,47 +307,40 @@ async def test_the_readme_snippet_waits_for_its_own_patch_on_a_busy_server(
 # -- a slow reader --------------------------------------------------------------------------
 
 
-async def open_slow_stream(port: int) -> trio.SocketStream:
-    """A TCP connection with a tiny receive buffer, so that the server's writes back up."""
-    sock = trio.socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    await sock.connect(("127.0.0.1", port))
-    return trio.SocketStream(sock)
-
-
 async def test_a_client_that_stops_reading_is_closed_and_the_others_go_on(
-    programs: list[Program],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    server = start_server(programs, "--max-queue", "16384")
+    server = SyncServer(max_queue=16384)
     edits = 300
     chooser = random.Random(7)
-    stream = await open_slow_stream(server.port)
     with trio.fail_after(TIMEOUT):
-        async with (
-            open_sync_client(
-                server.url, stream=stream, compression=None, receive_buffer=1024
-            ) as slow,
-            clients(server.url, 2) as (writer, reader),
-        ):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(reader.wait_for_version, edits)
-                nursery.start_soon(writer.wait_for_version, edits)
-                for number in range(edits):  # 2 KB that compress badly, each time
-                    text = "".join(chooser.choices("abcdefghijklmnopqrstuvwxyz", k=2000))
-                    await writer.patch(["form", "notes"], text, ref=number)
-            assert "fell behind" in server.program.output()
+        async with server.running(), open_client(server) as slow:
+            # The slow client stops reading: what the server sends it piles up in the
+            # pipe, then (the pipe full) in its queue at the broadcaster.
+            incoming = rawsock.testing.transport_of(slow.ws).to_client
+            incoming.pause()
+            async with clients(server, 2) as (writer, reader):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(reader.wait_for_version, edits)
+                    nursery.start_soon(writer.wait_for_version, edits)
+                    for number in range(edits):  # 2 KB that compress badly, each time
+                        text = "".join(chooser.choices("abcdefghijklmnopqrstuvwxyz", k=2000))
+                        await writer.patch(["form", "notes"], text, ref=number)
+                assert "fell behind" in caplog.text
+                assert incoming.blocked  # the close frame waits behind what it did not read
 
-            # Reading again, the slow client finds its queue cut short by a 1013 close.
-            with pytest.raises(rawsock.ConnectionClosed) as closed:
-                await slow.wait_for_version(edits)
-            assert closed.value.code == 1013
-            assert slow.replica.version is not None and slow.replica.version < edits
+                # Reading again, the slow client finds its queue cut short by a 1013 close.
+                incoming.resume()
+                with pytest.raises(rawsock.ConnectionClosed) as closed:
+                    await slow.wait_for_version(edits)
+                assert closed.value.code == 1013
+                assert slow.replica.version is not None and slow.replica.version < edits
 
-        # Reconnecting gives it a fresh snapshot: it has caught up.
-        async with open_sync_client(server.url) as again:
-            assert again.replica.version == edits
-            assert again.replica.tree == reader.replica.tree
-    server.check_healthy()
+                # Reconnecting gives it a fresh snapshot: it has caught up.
+                async with open_client(server) as again:
+                    assert again.replica.version == edits
+                    assert again.replica.tree == reader.replica.tree
+    check_no_errors_logged(caplog)
 
 
 # -- the page -------------------------------------------------------------------------------
@@ -381,24 +408,25 @@ async def test_the_page_is_served_on_the_same_port(server: RunningServer) -> Non
 
 
 async def test_upgrades_only_at_the_endpoint_and_from_this_server_s_page(
-    server: RunningServer,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    base = f"ws://127.0.0.1:{server.port}"
+    server = SyncServer()
     with trio.fail_after(TIMEOUT):
-        with pytest.raises(rawsock.HandshakeRejected) as refused:
-            async with rawsock.connect(f"{base}/"):
-                pass
-        assert refused.value.status_code == 404
-        foreign = [("Origin", "http://attacker.example")]
-        with pytest.raises(rawsock.HandshakeRejected) as refused:
-            async with rawsock.connect(server.url, extra_headers=foreign):
-                pass
-        assert refused.value.status_code == 403
-        own = [("Origin", f"http://127.0.0.1:{server.port}")]
-        async with open_sync_client(server.url, extra_headers=own) as client:
-            assert client.replica.version == 0
-    server.check_healthy()
-
+        async with server.running():
+            with pytest.raises(rawsock.HandshakeRejected) as refused:
+                async with open_client(server, "/"):
+                    pass
+            assert refused.value.status_code == 404
+            foreign = [("Origin", "http://attacker.example")]
+            with pytest.raises(rawsock.HandshakeRejected) as refused:
+                async with open_client(server, headers=foreign):
+                    pass
+            assert refused.value.status_code == 403
+            own = [("Origin", f"http://{rawsock.testing.DEFAULT_HOST}")]
+            async with open_client(server, headers=own) as client:
+                assert client.replica.version == 0
+                assert client.replica.client == "c1"  # the refused ones never got a name
+    check_no_errors_logged(caplog)
 
 
 async def test_ctrl_c_closes_the_connections_and_exits_cleanly(server: RunningServer) -> None:
