@@ -24,10 +24,9 @@ Invariants:
 4. **At most one background task, and only when needed.** When no task has entered
    ``receive()`` for :data:`IDLE_GRACE` seconds (the ``GRACE`` timer), or a keepalive
    ping is due (the ``PING`` timer: a round of ``_keepalive.py``), the connection's
-   background task starts
-   (:mod:`rawsock._clock` runs the timers). It reads until a receiver shows up, the
-   budget is full, a deferred failure waits for the queue to drain, or the connection
-   closes, and then ends. An idle connection whose application waits in ``receive()``
+   background task starts (:mod:`rawsock._clock` runs the timers). It reads until a
+   receiver shows up, the budget is full, a deferred failure waits for the queue to
+   drain, or the connection closes, and then ends. An idle connection whose application waits in ``receive()``
    has no task of its own besides that one.
 5. **Backpressure.** When unconsumed messages reach ``receive_buffer``, the queue calls
    :meth:`pause`, and nobody but the receiver reads: TCP backpressure reaches the peer,
