@@ -18,10 +18,13 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import IO
 
 import pytest
+
+import rawsock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,3 +137,11 @@ class Lines:
         """Close the stream once the program has ended (its output is then complete)."""
         self._thread.join(5)
         self._stream.close()
+
+
+async def refused_status(connection: AbstractAsyncContextManager[object]) -> int:
+    """The HTTP status of a connection whose opening handshake must be refused."""
+    with pytest.raises(rawsock.HandshakeRejected) as rejected:
+        async with connection:
+            pass
+    return rejected.value.status_code
