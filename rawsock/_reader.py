@@ -26,8 +26,8 @@ Invariants:
    ping is due (the ``PING`` timer: a round of ``_keepalive.py``), the connection's
    background task starts (:mod:`rawsock._clock` runs the timers). It reads until a
    receiver shows up, the budget is full, a deferred failure waits for the queue to
-   drain, or the connection closes, and then ends. An idle connection whose application waits in ``receive()``
-   has no task of its own besides that one.
+   drain, or the connection closes, and then ends. An idle connection whose application
+   waits in ``receive()`` has no task of its own besides that one.
 5. **Backpressure.** When unconsumed messages reach ``receive_buffer``, the queue calls
    :meth:`pause`, and nobody but the receiver reads: TCP backpressure reaches the peer,
    nothing is dropped. The time spent so (:meth:`paused_time`) is ours, not the peer's:
