@@ -39,7 +39,7 @@ from .protocol import (
 )
 from .replica import Replica
 
-__all__ = ["PatchRefused", "SyncClient", "open_sync_client"]
+__all__ = ["PatchRefused", "SyncClient", "open_sync_client", "synced_client"]
 
 
 class PatchRefused(Exception):
@@ -118,6 +118,13 @@ class SyncClient:
         return self.errors[seen]
 
 
+async def synced_client(ws: rawsock.WebSocket) -> SyncClient:
+    """A client over ``ws``, an open connection to a sync server, once it has the snapshot."""
+    client = SyncClient(ws)
+    await client.wait_for_version(0)
+    return client
+
+
 @asynccontextmanager
 async def open_sync_client(url: str, **options: Any) -> AsyncIterator[SyncClient]:
     """Connect to a sync server and wait for the snapshot.
@@ -127,6 +134,4 @@ async def open_sync_client(url: str, **options: Any) -> AsyncIterator[SyncClient
         options: options of :func:`rawsock.connect`.
     """
     async with rawsock.connect(url, **options) as ws:
-        client = SyncClient(ws)
-        await client.wait_for_version(0)
-        yield client
+        yield await synced_client(ws)

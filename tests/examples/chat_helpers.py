@@ -58,14 +58,19 @@ class ChatUser:
         return await self.expect("joined", room=room)
 
 
+async def greeted_user(ws: rawsock.WebSocket, nick: str | None) -> ChatUser:
+    """A user over ``ws``, greeted with ``nick`` if given."""
+    user = ChatUser(ws)
+    if nick is not None:
+        await user.hello(nick)
+    return user
+
+
 @asynccontextmanager
 async def chat_user(url: str, nick: str | None = None) -> AsyncIterator[ChatUser]:
     """A connected user (greeted with ``nick`` if given)."""
     async with rawsock.connect(url) as ws:
-        user = ChatUser(ws)
-        if nick is not None:
-            await user.hello(nick)
-        yield user
+        yield await greeted_user(ws, nick)
 
 
 @asynccontextmanager
@@ -83,7 +88,4 @@ async def hub_user(
         hub.serve, path, headers=headers, client_options=client_options,
         handle_request=routes, **CONNECTION_OPTIONS,
     ) as ws:
-        user = ChatUser(ws)
-        if nick is not None:
-            await user.hello(nick)
-        yield user
+        yield await greeted_user(ws, nick)

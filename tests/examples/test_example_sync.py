@@ -28,7 +28,7 @@ from example_support import ROOT, Program, refused_status, serve_example
 
 import rawsock
 import rawsock.testing
-from examples.sync.client import PatchRefused, SyncClient, open_sync_client
+from examples.sync.client import PatchRefused, SyncClient, open_sync_client, synced_client
 from examples.sync.document import JSON, Limits, SyncDocument
 from examples.sync.server import SOCKET_PATH, SyncServer
 from examples.sync.site import STATIC_DIRECTORY
@@ -83,9 +83,7 @@ async def open_client(
         handle_request=server.handle_request,
         **server.connection_options,
     ) as ws:
-        client = SyncClient(ws)
-        await client.wait_for_version(0)
-        yield client
+        yield await synced_client(ws)
 
 
 @asynccontextmanager
