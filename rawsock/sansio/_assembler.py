@@ -109,6 +109,29 @@ class MessageAssembler:
         """Payload bytes of the unfinished message held in memory (an upper bound)."""
         return self._size
 
+    def whole_message(self, opcode: int, data: bytes) -> TextMessage | BinaryMessage:
+        """A whole uncompressed message that came in one frame (``FrameParser.next_frame``),
+        when no fragmented message is in progress (:attr:`in_message` is false).
+
+        Raises:
+            RemoteProtocolError: 1009 over a size limit, 1007 for text that is not UTF-8.
+        """
+        length = len(data)
+        if self._max_size is not None and length > self._max_size:
+            raise RemoteProtocolError(
+                f"message of {length} bytes exceeds the limit of {self._max_size}", 1009
+            )
+        if self._max_frame is not None and length > self._max_frame:
+            raise RemoteProtocolError(
+                f"frame of {length} bytes exceeds the limit of {self._max_frame}", 1009
+            )
+        if opcode == Opcode.TEXT:
+            try:
+                return TextMessage(data.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise RemoteProtocolError("text message is not valid UTF-8", 1007) from None
+        return BinaryMessage(data)
+
     def receive(self, piece: Piece) -> TextMessage | BinaryMessage | MessageChunk | None:
         """Take the next piece of a data frame; return a message when one completes.
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._mask import apply_mask
+from ._whole_frame import whole_frame
 
 __all__ = ["CloseScanner", "FrameHeader", "FrameParser", "Opcode", "Piece", "encode_frame"]
 
@@ -169,6 +170,25 @@ class FrameParser:
         self._buffer = bytearray()
         self._header = None
         return scanner
+
+    def next_frame(self) -> tuple[int, bytes] | Piece | None:
+        """Like :meth:`next_piece`, but a whole small data frame comes as ``(opcode,
+        payload)``: final, no RSV bits, text or binary, entirely received (see
+        ``_whole_frame.py``). For a caller not inside a fragmented message, to which
+        such a frame is a whole message.
+
+        Raises:
+            RemoteProtocolError: as :meth:`next_piece`.
+        """
+        if self._header is None:
+            buffer = self._buffer
+            if len(buffer) < 2:
+                return None
+            limit = self.max_frame_size
+            frame = whole_frame(buffer, self._require_mask, -1 if limit is None else limit)
+            if frame is not None:
+                return frame
+        return self.next_piece()
 
     def next_piece(self) -> Piece | None:
         """Return the next piece, or ``None`` when more bytes are needed.

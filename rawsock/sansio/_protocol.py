@@ -196,17 +196,28 @@ class Protocol:
     def _parse(self, max_pieces: int | None) -> None:
         parser = self._parser
         assembler = self._assembler
+        events = self._events
         left = -1 if max_pieces is None else max_pieces
         self.has_unparsed_input = False
+        # Outside a fragmented message a whole small data frame is a whole message, and
+        # the parser's fast path takes it in one call (``_whole_frame.py``).
+        idle = not assembler.in_message
         try:
-            while left and (piece := parser.next_piece()) is not None:
+            while left:
+                piece = parser.next_frame() if idle else parser.next_piece()
+                if piece is None:
+                    break
                 left -= 1
                 self.pieces_received += 1
+                if isinstance(piece, tuple):
+                    events.append(assembler.whole_message(piece[0], piece[1]))
+                    continue
                 opcode = piece.header.opcode
                 if opcode < 0x8:
                     message = assembler.receive(piece)
                     if message is not None:
-                        self._events.append(message)
+                        events.append(message)
+                    idle = not assembler.in_message
                     continue
                 if piece.header.rsv:
                     raise RemoteProtocolError("reserved bit set on a control frame")

@@ -1,0 +1,170 @@
+"""The whole-frame fast path (RFC 6455 §5.2): compiled, pure Python and the full parser agree.
+
+Three ways to parse the same bytes must give the same events, errors, close codes and
+replies: the compiled ``whole_frame``, its pure-Python version, and no fast path at all
+(every frame through ``FrameParser.next_piece``). The bytes are arbitrary, or frames of
+every kind (valid or not, masked or not, any length class) cut at arbitrary points.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import struct
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rawsock.sansio import _frames, _whole_frame
+from rawsock.sansio._errors import RemoteProtocolError
+from rawsock.sansio._mask import apply_mask_python
+from rawsock.sansio._protocol import Protocol, Role
+
+HAVE_COMPILER = bool(shutil.which("cc") or shutil.which("gcc"))
+needs_compiler = pytest.mark.skipif(
+    not HAVE_COMPILER, reason="no C compiler: the accelerator cannot exist"
+)
+
+WholeFrame = Callable[[bytearray, bool, int], "tuple[int, bytes] | None"]
+
+
+def compiled() -> WholeFrame:
+    """The accelerator itself (whatever RAWSOCK_NO_SPEEDUPS says for the module)."""
+    return importlib.import_module("rawsock.sansio._speedups").whole_frame  # type: ignore[no-any-return]
+
+
+def no_fast_path(buffer: bytearray, require_mask: bool, limit: int) -> None:
+    return None
+
+
+@st.composite
+def frame(draw: st.DrawFn) -> bytes:
+    """One frame, valid or not: any first byte, masked or not, 7/16/64-bit lengths."""
+    first = draw(st.sampled_from([0x81, 0x82, 0x80, 0x01, 0x02, 0x88, 0x89, 0x8A, 0xC1, 0x83]))
+    first = draw(st.one_of(st.just(first), st.integers(0, 255)))
+    payload = draw(st.binary(max_size=300))
+    masked = draw(st.booleans())
+    form = draw(st.sampled_from(["short", "16", "64"]))
+    length = len(payload)
+    if form == "short" and length < 126:
+        header = bytes([first, length | (0x80 if masked else 0)])
+    elif form == "64":
+        header = bytes([first, 127 | (0x80 if masked else 0)]) + struct.pack("!Q", length)
+    else:
+        header = bytes([first, 126 | (0x80 if masked else 0)]) + struct.pack("!H", length)
+    if not masked:
+        return header + payload
+    key = draw(st.binary(min_size=4, max_size=4))
+    return header + key + apply_mask_python(payload, key)
+
+
+streams = st.one_of(
+    st.lists(frame(), max_size=8).map(b"".join),
+    st.binary(max_size=400),
+    st.lists(st.one_of(frame(), st.binary(max_size=6)), max_size=8).map(b"".join),
+)
+
+
+@needs_compiler
+@given(st.binary(max_size=300), st.booleans(), st.integers(-1, 300))
+def test_compiled_and_python_agree_on_any_bytes(data: bytes, mask: bool, limit: int) -> None:
+    python_buffer, compiled_buffer = bytearray(data), bytearray(data)
+    assert compiled()(compiled_buffer, mask, limit) == _whole_frame.whole_frame_python(
+        python_buffer, mask, limit
+    )
+    assert compiled_buffer == python_buffer
+
+
+@needs_compiler
+@given(frame(), st.binary(max_size=20), st.booleans(), st.integers(-1, 300))
+def test_compiled_and_python_agree_on_frames(
+    first: bytes, rest: bytes, mask: bool, limit: int
+) -> None:
+    python_buffer, compiled_buffer = bytearray(first + rest), bytearray(first + rest)
+    assert compiled()(compiled_buffer, mask, limit) == _whole_frame.whole_frame_python(
+        python_buffer, mask, limit
+    )
+    assert compiled_buffer == python_buffer
+
+
+def test_takes_a_whole_masked_frame_and_leaves_the_rest() -> None:
+    key = b"\x01\x02\x03\x04"
+    buffer = bytearray(b"\x82\x85" + key + apply_mask_python(b"hello", key) + b"\x81")
+    assert _whole_frame.whole_frame_python(buffer, True, -1) == (2, b"hello")
+    assert buffer == b"\x81"
+
+
+@pytest.mark.parametrize(
+    ("data", "mask", "limit"),
+    [
+        (b"\x02\x00", False, -1),  # not final
+        (b"\xc1\x00", False, -1),  # RSV1
+        (b"\x89\x00", False, -1),  # a control frame
+        (b"\x82\x80abcd", False, -1),  # masked where it must not be
+        (b"\x82\x01", False, -1),  # the payload has not come yet
+        (b"\x82\x05hello", False, 4),  # over the limit
+        (b"\x82\x7f" + bytes(8), False, -1),  # a 64-bit length
+        (b"\x82\x7e\x00", False, -1),  # the 16-bit length has not all come
+    ],
+)
+def test_leaves_everything_else_to_the_full_parser(data: bytes, mask: bool, limit: int) -> None:
+    implementations = [_whole_frame.whole_frame_python] + ([compiled()] if HAVE_COMPILER else [])
+    for implementation in implementations:
+        buffer = bytearray(data)
+        assert implementation(buffer, mask, limit) is None
+        assert buffer == data
+
+
+@contextmanager
+def fast_path(implementation: WholeFrame) -> Iterator[None]:
+    """Make the parser use ``implementation`` for its fast path."""
+    saved = _frames.whole_frame  # type: ignore[attr-defined]
+    _frames.whole_frame = implementation  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        _frames.whole_frame = saved  # type: ignore[attr-defined]
+
+
+def outcome(
+    implementation: WholeFrame, role: Role, data: bytes, cuts: list[int], limit: int | None
+) -> list[object]:
+    """What a protocol makes of ``data`` read in pieces cut at ``cuts``."""
+    results: list[object] = []
+    with fast_path(implementation):
+        protocol = Protocol(role, max_message_size=limit, random_bytes=bytes)
+        start = 0
+        for end in [*sorted(cuts), len(data)]:
+            try:
+                protocol.receive_data(data[start:end], max_pieces=3)
+                while protocol.has_unparsed_input:
+                    protocol.parse_buffered(max_pieces=3)
+            except RemoteProtocolError as error:
+                results.append(("error", error.code, str(error)))
+                protocol.fail(error)
+                break
+            finally:
+                results.append(protocol.events())
+            start = end
+        results.append((protocol.state, protocol.close_received, protocol.data_to_send()))
+    return results
+
+
+@settings(max_examples=300)
+@given(
+    streams,
+    st.lists(st.integers(0, 400), max_size=5),
+    st.sampled_from([Role.SERVER, Role.CLIENT]),
+    st.sampled_from([None, 0, 5, 130, 1000]),
+)
+def test_the_fast_path_changes_nothing(
+    data: bytes, cuts: list[int], role: Role, limit: int | None
+) -> None:
+    cuts = [cut for cut in cuts if cut <= len(data)]
+    expected = outcome(no_fast_path, role, data, cuts, limit)
+    assert outcome(_whole_frame.whole_frame_python, role, data, cuts, limit) == expected
+    if HAVE_COMPILER:
+        assert outcome(compiled(), role, data, cuts, limit) == expected
