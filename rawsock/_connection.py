@@ -249,13 +249,7 @@ class WebSocket(trio.abc.AsyncResource):
         """
         if type(message) is not str and type(message) is not bytes:  # (the common cases)
             check_message(message)
-        protocol = self._protocol
-
-        def encode() -> bytes:
-            protocol.send(message, compress=compress)
-            return protocol.data_to_send()
-
-        await self._writer.send_message(encode)
+        await self._writer.send_data(message, compress)
 
     async def ping(self, payload: bytes | None = None) -> float:
         """Send a ping (§5.5.2) and wait for the matching pong.

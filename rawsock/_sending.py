@@ -21,6 +21,7 @@ from typing import Protocol as TypingProtocol
 
 import trio
 
+from ._direct_socket import DirectSocketStream
 from ._write_lock import WriteLock
 from .sansio._errors import ConnectionClosed
 from .sansio._protocol import Protocol, Role, State
@@ -56,7 +57,9 @@ class Writer:
         close_timeout: the bound on writing the core's own replies.
     """
 
-    __slots__ = ("_close_timeout", "_endpoint", "_lock", "_message_lock", "_protocol", "_stream")
+    __slots__ = (
+        "_close_timeout", "_direct", "_endpoint", "_lock", "_message_lock", "_protocol", "_stream",
+    )
 
     def __init__(
         self,
@@ -66,6 +69,8 @@ class Writer:
         close_timeout: float,
     ) -> None:
         self._stream = stream
+        # A server's socket, which can write without a checkpoint of its own.
+        self._direct = stream if type(stream) is DirectSocketStream else None
         self._protocol = protocol
         self._endpoint = endpoint
         self._close_timeout = close_timeout
@@ -81,6 +86,59 @@ class Writer:
     def message_lock(self) -> WriteLock:
         """The data messages' lock (held for a whole message)."""
         return self._message_lock
+
+    async def send_data(
+        self, message: str | bytes | bytearray | memoryview, compress: bool | None
+    ) -> None:
+        """Write one whole data message (``WebSocket.send``), as :meth:`send_message` does.
+
+        When neither lock is held, the common case, both are taken at once after one
+        cancellation point, and a server's socket is written directly: the same
+        checkpoints as ``send_all`` (a cancellation point before anything is encoded, a
+        schedule point after), without the locks' and the stream's duplicates.
+        """
+        protocol = self._protocol
+        message_lock = self._message_lock
+        lock = self._lock
+        if message_lock.locked or lock.locked:
+
+            def encode() -> bytes:
+                protocol.send(message, compress=compress)
+                return protocol.data_to_send()
+
+            await self.send_message(encode)
+            return
+        await trio.lowlevel.checkpoint_if_cancelled()
+        message_lock.acquire_nowait()  # (free: nothing ran since they were checked)
+        lock.acquire_nowait()
+        try:
+            if protocol.state is not State.OPEN:
+                raise self._endpoint.closing_error()
+            protocol.send(message, compress=compress)
+            data = protocol.data_to_send()
+            direct = self._direct
+            if direct is None:
+                await self.write(data)
+            else:
+                await self._write_direct(direct, data)
+        finally:
+            lock.release()
+            message_lock.release()
+
+    async def _write_direct(self, stream: DirectSocketStream, data: bytes) -> None:
+        """:meth:`write` for a caller that has just passed a cancellation point."""
+        try:
+            sent = stream.send_nowait(data)
+        except _TRANSPORT_ERRORS as error:
+            self._endpoint.transport_lost(error)
+            closed = self._endpoint.closed_error()
+            assert closed is not None
+            raise closed from error
+        if sent == len(data):
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        else:
+            with memoryview(data) as view, view[sent:] as rest:
+                await self.write(rest)
 
     async def send_message(self, encode: Callable[[], bytes]) -> None:
         """Write a data message: ``encode()`` runs holding both locks, once OPEN is checked."""
@@ -123,7 +181,9 @@ class Writer:
             return None  # each compressor carries its own history
         return (*deflate.send_settings, deflate.threshold)
 
-    async def write(self, data: bytes, *, raise_closed: bool = True) -> None:
+    async def write(
+        self, data: bytes | bytearray | memoryview, *, raise_closed: bool = True
+    ) -> None:
         """Write ``data`` (the caller holds the writers' lock).
 
         Raises:

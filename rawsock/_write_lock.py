@@ -33,6 +33,13 @@ class WriteLock:
         """Whether a writer holds the lock."""
         return self._held
 
+    def acquire_nowait(self) -> bool:
+        """Take the lock if it is free (no waiting, no checkpoint); whether it was."""
+        if self._held:
+            return False
+        self._held = True
+        return True
+
     async def acquire(self) -> None:
         """Take the lock, waiting in line if another writer holds it."""
         await trio.lowlevel.checkpoint_if_cancelled()
