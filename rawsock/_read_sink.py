@@ -30,6 +30,10 @@ class ReadSink(Protocol):
     def feed_buffered(self) -> int:
         """Parse the bytes waiting in the core, as far as there is room; the frames."""
 
+    @property
+    def replies_pending(self) -> bool:
+        """Whether :meth:`after_read` may have work: replies queued, or the core closed."""
+
     async def after_read(self) -> None:
         """Write the replies the core queued (pongs, close); close TCP if it says so."""
 

@@ -269,6 +269,7 @@ class Reader:
         """
         deferred = self._deferred
         if deferred is not None:
+            await trio.lowlevel.checkpoint_if_cancelled()  # (a receiver may not have)
             self._deferred = None
             await deferred()
             return True
@@ -281,8 +282,8 @@ class Reader:
                 await trio.lowlevel.checkpoint()
             else:
                 if self._initial:
+                    await trio.lowlevel.checkpoint()  # (before taking them: nothing lost)
                     data, self._initial = self._initial, b""
-                    await trio.lowlevel.checkpoint()
                 else:
                     try:
                         if deadline == _INF:
@@ -310,8 +311,11 @@ class Reader:
                     self._read_size = READ_SIZE
         finally:
             self._busy = False
-            self._wake()
-        await sink.after_read()
+            lot = self._parked
+            if lot is not None and lot:
+                lot.unpark_all()
+        if sink.replies_pending:
+            await sink.after_read()
         return True
 
     async def _park(self, deadline: float) -> bool:
@@ -328,7 +332,7 @@ class Reader:
 
     def _wake(self) -> None:
         lot = self._parked
-        if lot:
+        if lot is not None and lot:
             lot.unpark_all()
 
     # -- timers and the background task ------------------------------------------------

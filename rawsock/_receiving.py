@@ -154,8 +154,47 @@ class Receiving:
         self._partial: Joiner[str] | Joiner[bytes] | None = None
 
     async def receive(self) -> str | bytes:
-        """One whole message (see ``WebSocket.receive``)."""
-        return await self.take(self._message_step)
+        """One whole message (see ``WebSocket.receive``).
+
+        :meth:`take` with :meth:`_message_step`, written out for the common case (a
+        message that came whole). Its cancellation point: before taking a queued
+        message, or the read it waits with (``Reader.read_for_receiver`` checks for
+        cancellation before anything else).
+        """
+        reader = self._reader
+        queue = self._queue
+        reader.enter()
+        waited = False
+        try:
+            if queue.count:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            while True:
+                if queue.count:
+                    item = queue.popleft()
+                    if type(item) is bytes or type(item) is str:
+                        self._partial = None  # any abandoned part of a message ends here
+                        result: str | bytes = item
+                        break
+                    try:
+                        joined = self._message_step(item)
+                    except MessageTooBig as too_big:
+                        raise await self._failed(too_big.error) from None
+                    if joined is not None:
+                        result = joined
+                        break
+                    continue
+                closed = self._endpoint.closed_error()
+                if closed is not None:
+                    if not waited:
+                        await trio.lowlevel.checkpoint_if_cancelled()
+                    raise closed
+                waited = True
+                await reader.read_for_receiver()
+        finally:
+            reader.leave()
+        if not waited:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        return result
 
     async def take(self, step: Callable[[Item], str | bytes | None]) -> str | bytes:
         """Enter as the receiver and hand queued items to ``step`` until it returns one.

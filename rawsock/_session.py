@@ -274,7 +274,7 @@ class Session:
         closing = self._closing
         queue = self.queue
         for event in events:
-            if isinstance(event, TextMessage | BinaryMessage):
+            if isinstance(event, (BinaryMessage, TextMessage)):  # (a tuple: faster than |)
                 if not closing:
                     queue.append(event.data)
             elif isinstance(event, MessageChunk):
@@ -291,6 +291,12 @@ class Session:
                 protocol.fail(error)
         if protocol.state is State.CLOSED:
             self._set_closed(error)
+
+    @property
+    def replies_pending(self) -> bool:
+        """Whether :meth:`after_read` may have work: replies queued, or the core closed."""
+        protocol = self.protocol
+        return protocol.state is State.CLOSED or protocol.has_data_to_send
 
     async def after_read(self) -> None:
         """Write what the core queued by itself (pongs, close replies); maybe close TCP."""
