@@ -115,17 +115,21 @@ class Writer:
             if protocol.state is not State.OPEN:
                 raise self._endpoint.closing_error()
             protocol.send(message, compress=compress)
-            data = protocol.data_to_send()
-            direct = self._direct
-            if direct is None:
-                await self.write(data)
-            else:
-                await self._write_direct(direct, data)
+            buffers = protocol.buffers_to_send()
+            if len(buffers) == 1:
+                direct = self._direct
+                if direct is None:
+                    await self.write(buffers[0])
+                else:
+                    await self._write_direct(direct, buffers[0])
+            else:  # a large payload, apart from its header
+                for buffer in buffers:
+                    await self.write(buffer)
         finally:
             lock.release()
             message_lock.release()
 
-    async def _write_direct(self, stream: DirectSocketStream, data: bytes) -> None:
+    async def _write_direct(self, stream: DirectSocketStream, data: bytes | bytearray) -> None:
         """:meth:`write` for a caller that has just passed a cancellation point."""
         try:
             sent = stream.send_nowait(data)

@@ -21,11 +21,19 @@ from dataclasses import dataclass
 
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._mask import apply_mask
+from ._payload_buffer import AVAILABLE as _CAN_COLLECT
+from ._payload_buffer import payload_buffer, unmask_into
 from ._whole_frame import whole_frame
 
-__all__ = ["CloseScanner", "FrameHeader", "FrameParser", "Opcode", "Piece", "encode_frame"]
+__all__ = [
+    "CloseScanner", "FrameHeader", "FrameParser", "Opcode", "Piece", "encode_frame",
+    "encode_frame_parts",
+]
 
 MAX_CONTROL_PAYLOAD = 125
+#: A binary frame whose payload is at least this long, not all received, is collected
+#: into one buffer (see ``FrameParser.collect_up_to``).
+COLLECT_MIN = 64 * 1024
 
 _PACK_16 = struct.Struct("!BBH").pack
 _PACK_64 = struct.Struct("!BBQ").pack
@@ -102,20 +110,45 @@ def encode_frame(
     Raises:
         LocalProtocolError: a control frame that is fragmented or longer than 125 bytes.
     """
-    length = len(payload)
+    header = _frame_header(opcode, len(payload), fin, rsv, mask_key)
+    if mask_key is None:
+        return header + payload
+    return header + apply_mask(payload, mask_key)
+
+
+def encode_frame_parts(
+    opcode: Opcode,
+    payload: bytes,
+    *,
+    fin: bool = True,
+    rsv: int = 0,
+    mask_key: bytes | None = None,
+) -> tuple[bytes, bytes]:
+    """:func:`encode_frame` in two parts, not joined: the header (with the masking key)
+    and the payload (masked by a client), so that a large payload is written as it is
+    rather than copied behind its header."""
+    header = _frame_header(opcode, len(payload), fin, rsv, mask_key)
+    return header, payload if mask_key is None else apply_mask(payload, mask_key)
+
+
+def _frame_header(
+    opcode: Opcode, length: int, fin: bool, rsv: int, mask_key: bytes | None
+) -> bytes:
+    """A frame's header (§5.2), the masking key included."""
     if opcode >= 0x8 and (length > MAX_CONTROL_PAYLOAD or not fin):
         raise LocalProtocolError("control frames are at most 125 bytes and never fragmented")
     first = (0x80 if fin else 0) | rsv | opcode
-    mask_bit = 0x80 if mask_key is not None else 0
-    if length < 126:
-        header = bytes((first, mask_bit | length))
-    elif length < 0x10000:
-        header = _PACK_16(first, mask_bit | 126, length)
-    else:
-        header = _PACK_64(first, mask_bit | 127, length)
     if mask_key is None:
-        return header + payload
-    return header + mask_key + apply_mask(payload, mask_key)
+        if length < 126:
+            return bytes((first, length))
+        if length < 0x10000:
+            return _PACK_16(first, 126, length)
+        return _PACK_64(first, 127, length)
+    if length < 126:
+        return bytes((first, 0x80 | length)) + mask_key
+    if length < 0x10000:
+        return _PACK_16(first, 0xFE, length) + mask_key
+    return _PACK_64(first, 0xFF, length) + mask_key
 
 
 def _extended_length(buffer: bytearray, length: int) -> tuple[int, int] | None:
@@ -152,11 +185,25 @@ class FrameParser:
         self._header: FrameHeader | None = None
         self._remaining = 0  # payload bytes of the current frame not yet delivered
         self._offset = 0  # payload bytes of the current frame already delivered
+        #: The largest frame :meth:`next_frame` may collect (0: none). A final, plain
+        #: binary frame of at least ``COLLECT_MIN`` bytes and at most this many, whose
+        #: payload has not all come, is then unmasked as it comes into the bytes object
+        #: it is delivered in, as one piece once complete (``_payload_buffer.py``; only
+        #: with the accelerator). The caller sets it to the limits it would hold the
+        #: frame to, so that collecting never delays a check.
+        self.collect_up_to = 0
+        self._collected: bytes | None = None  # the frame being collected
 
     @property
     def buffered(self) -> int:
         """How many received bytes are held, not yet returned as pieces."""
         return len(self._buffer)
+
+    @property
+    def collected(self) -> int:
+        """The size of the frame being collected (its buffer takes that from the start)."""
+        collected = self._collected
+        return 0 if collected is None else len(collected)
 
     def feed(self, data: bytes | bytearray) -> None:
         """Append received bytes."""
@@ -169,6 +216,7 @@ class FrameParser:
         scanner.feed(self._buffer)
         self._buffer = bytearray()
         self._header = None
+        self._collected = None
         return scanner
 
     def next_frame(self) -> tuple[int, bytes] | Piece | None:
@@ -188,10 +236,13 @@ class FrameParser:
             frame = whole_frame(buffer, self._require_mask, -1 if limit is None else limit)
             if frame is not None:
                 return frame
-        return self.next_piece()
+        return self.next_piece(collect=True)
 
-    def next_piece(self) -> Piece | None:
+    def next_piece(self, *, collect: bool = False) -> Piece | None:
         """Return the next piece, or ``None`` when more bytes are needed.
+
+        Args:
+            collect: a frame may be collected (see :attr:`collect_up_to`).
 
         Raises:
             RemoteProtocolError: the header breaks §5.2 (code 1002) or declares a
@@ -216,6 +267,18 @@ class FrameParser:
             self._header = header
             self._remaining = header.length
             self._offset = 0
+            if (
+                collect
+                and COLLECT_MIN <= length <= self.collect_up_to
+                and header.opcode is Opcode.BINARY
+                and header.fin
+                and not header.rsv
+                and _CAN_COLLECT
+            ):
+                self._collected = payload_buffer(length)
+                return self._collect(header)
+        elif self._collected is not None:
+            return self._collect(header)
         elif header.opcode >= 0x8:
             if len(self._buffer) < self._remaining:
                 return None
@@ -233,6 +296,28 @@ class FrameParser:
         if last:
             self._header = None
         return Piece(header, data, first, last)
+
+    def _collect(self, header: FrameHeader) -> Piece | None:
+        """Unmask what has come of the collected frame into its buffer; the frame, as
+        one piece, once it is complete."""
+        buffer = self._buffer
+        available = min(len(buffer), self._remaining)
+        target = self._collected
+        assert target is not None
+        if available:
+            with memoryview(buffer) as view, view[:available] as part:
+                unmask_into(target, self._offset, part, header.mask_key)
+            if available == len(buffer):
+                buffer.clear()
+            else:
+                del buffer[:available]
+            self._remaining -= available
+            self._offset += available
+        if self._remaining:
+            return None
+        self._collected = None
+        self._header = None
+        return Piece(header, target, True, True)
 
     def _take(self, header: FrameHeader, count: int, offset: int) -> bytes:
         """Remove ``count`` payload bytes from the buffer and unmask them (one copy)."""

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ._frames import Opcode, encode_frame
+from ._frames import Opcode, encode_frame, encode_frame_parts
 
 __all__ = ["Outbox", "check_message", "check_ping_payload"]
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
+#: A payload at least this long is kept apart from its header, not copied behind it.
+SEPARATE_PAYLOAD = 64 * 1024
 
 
 def check_message(message: object) -> None:
@@ -57,10 +59,15 @@ class Outbox:
         return sum(map(len, self.frames))
 
     def add(self, opcode: Opcode, payload: bytes, fin: bool = True, rsv: int = 0) -> None:
-        """Encode and queue one frame (§5.2)."""
+        """Encode and queue one frame (§5.2); a large one as its header and payload."""
         random_bytes = self._random_bytes
         mask_key = random_bytes(4) if random_bytes is not None else None
-        self.frames.append(encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=mask_key))
+        if len(payload) < SEPARATE_PAYLOAD:
+            self.frames.append(encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=mask_key))
+        else:
+            self.frames.extend(
+                encode_frame_parts(opcode, payload, fin=fin, rsv=rsv, mask_key=mask_key)
+            )
 
     def add_pong(self, payload: bytes) -> None:
         """Queue the pong for a ping (§5.5.2), in one buffer with the pongs before it,
@@ -71,6 +78,12 @@ class Outbox:
             frames[-1] += frame
         else:
             frames.append(bytearray(frame))
+
+    def take_buffers(self) -> list[bytes | bytearray]:
+        """Return (and forget) the bytes waiting, as buffers to write in order."""
+        frames = self.frames
+        self.frames = []
+        return frames
 
     def take(self) -> bytes:
         """Return (and forget) the bytes waiting."""

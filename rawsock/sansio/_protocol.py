@@ -23,6 +23,7 @@ the client waits for the server to do so (with a timeout, in the I/O layer).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 
 from ._assembler import MessageAssembler
@@ -91,6 +92,11 @@ class Protocol:
             allowed_rsv=RSV1 if deflate is not None else 0,
         )
         uncompressed_limit = frame_limit if wire_limit != frame_limit else None
+        if not chunked:
+            # Large binary frames may be collected whole when no limit would stop them
+            # before they are complete (the parser already holds them to wire_limit).
+            limits = [size for size in (max_message_size, uncompressed_limit) if size is not None]
+            self._parser.collect_up_to = min(limits, default=sys.maxsize)
         # Chunked: no limit on the message here (the caller has it), but a decompression
         # bomb must not be able to produce a huge chunk before the caller can refuse it.
         self._assembler = MessageAssembler(
@@ -135,7 +141,8 @@ class Protocol:
     @property
     def buffered(self) -> int:
         """Received bytes held by the core: unparsed input plus an unfinished message."""
-        return self._parser.buffered + self._assembler.buffered
+        parser = self._parser
+        return parser.buffered + parser.collected + self._assembler.buffered
 
     @property
     def close_transport_now(self) -> bool:
@@ -398,6 +405,12 @@ class Protocol:
     def data_to_send(self) -> bytes:
         """Return (and forget) the bytes waiting in the outbox."""
         return self._outbox.take()
+
+    def buffers_to_send(self) -> list[bytes | bytearray]:
+        """Return (and forget) the bytes waiting in the outbox, as buffers to write in
+        order: :meth:`data_to_send` without joining them (a large payload is a buffer of
+        its own, so it is written as it is)."""
+        return self._outbox.take_buffers()
 
     @property
     def bytes_to_send(self) -> int:

@@ -1,14 +1,17 @@
-"""The whole-frame fast path (RFC 6455 §5.2): compiled, pure Python and the full parser agree.
+"""The parser's fast paths (RFC 6455 §5.2, §5.3): compiled, pure Python and the full parser agree.
 
 Three ways to parse the same bytes must give the same events, errors, close codes and
 replies: the compiled ``whole_frame``, its pure-Python version, and no fast path at all
-(every frame through ``FrameParser.next_piece``). The bytes are arbitrary, or frames of
-every kind (valid or not, masked or not, any length class) cut at arbitrary points.
+(every frame through ``FrameParser.next_piece``, none collected). The bytes are
+arbitrary, or frames of every kind (valid or not, masked or not, any length class) cut
+at arbitrary points; the collecting threshold is lowered so that short frames are
+collected too (``_payload_buffer.py``, when the accelerator is there).
 """
 
 from __future__ import annotations
 
 import importlib
+import itertools
 import shutil
 import struct
 from collections.abc import Callable, Iterator
@@ -18,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rawsock.sansio import _frames, _whole_frame
+from rawsock.sansio import _frames, _payload_buffer, _whole_frame
 from rawsock.sansio._errors import RemoteProtocolError
 from rawsock.sansio._mask import apply_mask_python
 from rawsock.sansio._protocol import Protocol, Role
@@ -119,14 +122,19 @@ def test_leaves_everything_else_to_the_full_parser(data: bytes, mask: bool, limi
 
 
 @contextmanager
-def fast_path(implementation: WholeFrame) -> Iterator[None]:
-    """Make the parser use ``implementation`` for its fast path."""
-    saved = _frames.whole_frame  # type: ignore[attr-defined]
+def fast_path(implementation: WholeFrame, collect_min: int) -> Iterator[None]:
+    """Make the parser use ``implementation`` for whole frames, and collect frames of
+    at least ``collect_min`` bytes."""
+    saved = _frames.whole_frame, _frames.COLLECT_MIN  # type: ignore[attr-defined]
     _frames.whole_frame = implementation  # type: ignore[attr-defined]
+    _frames.COLLECT_MIN = collect_min
     try:
         yield
     finally:
-        _frames.whole_frame = saved  # type: ignore[attr-defined]
+        _frames.whole_frame, _frames.COLLECT_MIN = saved  # type: ignore[attr-defined]
+
+
+NEVER = 1 << 62
 
 
 def outcome(
@@ -134,10 +142,11 @@ def outcome(
 ) -> list[object]:
     """What a protocol makes of ``data`` read in pieces cut at ``cuts``."""
     results: list[object] = []
-    with fast_path(implementation):
+    with fast_path(implementation, NEVER if implementation is no_fast_path else 2):
         protocol = Protocol(role, max_message_size=limit, random_bytes=bytes)
         start = 0
         for end in [*sorted(cuts), len(data)]:
+            results.append(protocol.buffered)
             try:
                 protocol.receive_data(data[start:end], max_pieces=3)
                 while protocol.has_unparsed_input:
@@ -168,3 +177,82 @@ def test_the_fast_path_changes_nothing(
     assert outcome(_whole_frame.whole_frame_python, role, data, cuts, limit) == expected
     if HAVE_COMPILER:
         assert outcome(compiled(), role, data, cuts, limit) == expected
+
+
+@st.composite
+def binary_frames(draw: st.DrawFn, masked: bool) -> bytes:
+    """Valid final binary frames (the ones that may be collected), any length class."""
+    payload = draw(st.binary(max_size=300))
+    header = bytes([0x82]) + (
+        bytes([len(payload) | (0x80 if masked else 0)])
+        if len(payload) < 126 and draw(st.booleans())
+        else bytes([126 | (0x80 if masked else 0)]) + struct.pack("!H", len(payload))
+    )
+    if not masked:
+        return header + payload
+    key = draw(st.binary(min_size=4, max_size=4))
+    return header + key + apply_mask_python(payload, key)
+
+
+@settings(max_examples=200)
+@given(
+    st.data(),
+    st.lists(st.integers(0, 2000), max_size=6),
+    st.sampled_from([Role.SERVER, Role.CLIENT]),
+)
+def test_frames_collected_across_reads_change_nothing(
+    data: st.DataObject, cuts: list[int], role: Role
+) -> None:
+    frames = data.draw(st.lists(binary_frames(masked=role is Role.SERVER), min_size=1, max_size=6))
+    stream = b"".join(frames)
+    cuts = [cut for cut in cuts if cut <= len(stream)]
+    expected = outcome(no_fast_path, role, stream, cuts, None)
+    assert outcome(_whole_frame.whole_frame_python, role, stream, cuts, None) == expected
+    if HAVE_COMPILER:
+        assert outcome(compiled(), role, stream, cuts, None) == expected
+
+
+@needs_compiler
+@given(
+    st.binary(min_size=1, max_size=3000),
+    st.lists(st.integers(0, 3000)),
+    st.binary(min_size=4, max_size=4),
+)
+def test_unmask_into_matches_masking(data: bytes, cuts: list[int], key: bytes) -> None:
+    speedups = importlib.import_module("rawsock.sansio._speedups")
+    target = speedups.payload_buffer(len(data))
+    bounds = [0, *sorted(cut for cut in cuts if cut < len(data)), len(data)]
+    for start, end in itertools.pairwise(bounds):
+        speedups.unmask_into(target, start, memoryview(data)[start:end], key)
+    assert target == apply_mask_python(data, key)
+
+
+@needs_compiler
+def test_unmask_into_refuses_to_write_past_its_target() -> None:
+    speedups = importlib.import_module("rawsock.sansio._speedups")
+    target = speedups.payload_buffer(4)
+    with pytest.raises(ValueError):
+        speedups.unmask_into(target, 2, memoryview(b"abc"), b"abcd")
+    with pytest.raises(ValueError):
+        speedups.unmask_into(target, -1, memoryview(b"a"), b"abcd")
+    with pytest.raises(TypeError):
+        speedups.unmask_into(bytearray(4), 0, memoryview(b"a"), None)
+
+
+@pytest.mark.parametrize("read", [1000, 65536, 300_000])
+def test_a_large_binary_frame_comes_whole_with_the_same_bytes(read: int) -> None:
+    """At the real threshold: collected with the accelerator, in pieces without."""
+    payload = bytes(range(256)) * 1200  # 300 KiB
+    key = b"\x0f\x1e\x2d\x3c"
+    frame = b"\x82\xff" + struct.pack("!Q", len(payload)) + key + apply_mask_python(payload, key)
+    protocol = Protocol(Role.SERVER, max_message_size=None)
+    events = []
+    held = []
+    for start in range(0, len(frame), read):
+        protocol.receive_data(frame[start : start + read])
+        events += protocol.events()
+        held.append(protocol.buffered)
+    assert [event.data for event in events] == [payload]  # type: ignore[attr-defined]
+    assert held[-1] == 0
+    if _payload_buffer.AVAILABLE and read < len(frame):
+        assert max(held[:-1]) <= len(payload)  # what came so far, held once
