@@ -3,9 +3,10 @@
     python bench/profile_rawsock.py                 # every case, both profilers
     python bench/profile_rawsock.py --case rt16 --tool cprofile --duration 5
 
-Cases: ``rt16`` (16 B round trips on one connection), ``tp1m`` (1 MiB messages on one
-connection) and ``hs50`` (handshakes, 50 at a time: connect, upgrade, closing handshake)
-on rawsock, and ``floor-rt16`` and ``floor-hs50``: the raw Trio TCP echo under the same
+Cases: ``rt16`` (16 B round trips on one connection), ``rt16x50`` and ``rt1kx50`` (16 B
+and 1 KiB round trips on 50 connections), ``tp1m`` (1 MiB messages on one connection) and
+``hs50`` (handshakes, 50 at a time: connect, upgrade, closing handshake) on rawsock, and
+``floor-rt16``, ``floor-rt16x50`` and ``floor-hs50``: the raw Trio TCP echo under the same
 loads, to tell Trio's own cost from rawsock's. For each, a fresh server runs the echo
 handler of ``bench/servers/``, the load client drives it, and:
 
@@ -54,18 +55,29 @@ sys.path.insert(0, str(BENCH / "servers"))
 from run import START_TIMEOUT, read_line, set_affinity  # noqa: E402
 
 RT16 = {"measure": "roundtrips", "size": 16, "conns": 1}
+RT16X50 = {"measure": "roundtrips", "size": 16, "conns": 50}
+RT1KX50 = {"measure": "roundtrips", "size": 1024, "conns": 50}
 TP1M = {"measure": "throughput", "size": 1024 * 1024, "min_ops": 2}
 HS50 = {"measure": "handshakes", "conns": 50}
 #: case -> (server: "rawsock" or "floor", what the load client does)
 CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "rt16": ("rawsock", RT16),
+    "rt16x50": ("rawsock", RT16X50),
+    "rt1kx50": ("rawsock", RT1KX50),
     "tp1m": ("rawsock", TP1M),
     "hs50": ("rawsock", HS50),
     "floor-rt16": ("floor", RT16),
+    "floor-rt16x50": ("floor", RT16X50),
     "floor-hs50": ("floor", HS50),
 }
 #: What one operation of a case is, in the reports.
-UNITS = {id(RT16): "round trip", id(TP1M): "message", id(HS50): "handshake"}
+UNITS = {
+    id(RT16): "round trip",
+    id(RT16X50): "round trip",
+    id(RT1KX50): "round trip",
+    id(TP1M): "message",
+    id(HS50): "handshake",
+}
 SCRIPTS = {"rawsock": "echo_rawsock.py", "floor": "echo_trio_tcp.py"}
 SERVER_CPU = 1
 LOAD_CPU = 0
