@@ -110,7 +110,10 @@ def encode_frame(
     Raises:
         LocalProtocolError: a control frame that is fragmented or longer than 125 bytes.
     """
-    header = _frame_header(opcode, len(payload), fin, rsv, mask_key)
+    length = len(payload)
+    if length < 126 and mask_key is None and opcode < 0x8:  # (a server's small message)
+        return bytes(((0x80 if fin else 0) | rsv | opcode, length)) + payload
+    header = _frame_header(opcode, length, fin, rsv, mask_key)
     if mask_key is None:
         return header + payload
     return header + apply_mask(payload, mask_key)

@@ -46,8 +46,10 @@ def _load_accelerated() -> Callable[[bytes | bytearray | memoryview, bytes], byt
 
 
 _compiled = _load_accelerated()
-#: Whether masking uses the compiled accelerator: False when it was not built at
-#: install time (no C compiler) or ``RAWSOCK_NO_SPEEDUPS`` is set.
+#: Whether the compiled accelerator is in use (for masking, and for the parser's fast
+#: paths in ``_whole_frame.py`` and ``_payload_buffer.py``, from the same extension):
+#: False when it was not built at install time (no C compiler) or
+#: ``RAWSOCK_NO_SPEEDUPS`` is set.
 ACCELERATED = _compiled is not None
 apply_mask: Callable[[bytes | bytearray | memoryview, bytes], bytes] = (
     _compiled or apply_mask_python
