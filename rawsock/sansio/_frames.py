@@ -209,7 +209,21 @@ class FrameParser:
         return 0 if collected is None else len(collected)
 
     def feed(self, data: bytes | bytearray) -> None:
-        """Append received bytes."""
+        """Append received bytes (those of a frame being collected go straight to it)."""
+        collected = self._collected
+        if collected is not None and not self._buffer:
+            header = self._header
+            assert header is not None
+            count = min(len(data), self._remaining)
+            with memoryview(data) as view:
+                with view[:count] as part:
+                    unmask_into(collected, self._offset, part, header.mask_key)
+                self._remaining -= count
+                self._offset += count
+                if count < len(data):
+                    with view[count:] as rest:
+                        self._buffer += rest
+            return
         self._buffer += data
 
     def close_scanner(self) -> CloseScanner:
