@@ -185,11 +185,14 @@ class WebSocket(trio.abc.AsyncResource):
         Chunks are ``str`` for a text message (validated UTF-8, never splitting a
         character) or ``bytes``; a message of any size passes in constant memory. A
         chunk is what one read of the socket brought of the message, its fragments
-        joined; a small message that arrived whole comes as one chunk. If the iteration stops
-        before the end (``break``, an exception, cancellation of the consuming task),
-        the rest of that message is discarded as it arrives, and the next ``receive()``
-        or ``receive_stream()`` starts with the next message; cancelling one step of the
-        iteration loses nothing.
+        joined; a small message that arrived whole comes as one chunk, and so does a
+        binary message sent as one frame of at most ``max_message_size`` bytes, once
+        it is complete, when the C accelerator unmasks it straight into the message
+        (lower ``max_message_size`` to get such frames as their bytes arrive). If the
+        iteration stops before the end (``break``, an exception, cancellation of the
+        consuming task), the rest of that message is discarded as it arrives, and the
+        next ``receive()`` or ``receive_stream()`` starts with the next message;
+        cancelling one step of the iteration loses nothing.
 
         Args:
             max_size: the largest message accepted this way (1009 beyond it); ``None``,

@@ -311,9 +311,7 @@ class Reader:
                     self._read_size = READ_SIZE
         finally:
             self._busy = False
-            lot = self._parked
-            if lot is not None and lot:
-                lot.unpark_all()
+            self._wake()
         if sink.replies_pending:
             await sink.after_read()
         return True

@@ -23,7 +23,6 @@ the client waits for the server to do so (with a timeout, in the I/O layer).
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 
 from ._assembler import MessageAssembler
@@ -92,11 +91,14 @@ class Protocol:
             allowed_rsv=RSV1 if deflate is not None else 0,
         )
         uncompressed_limit = frame_limit if wire_limit != frame_limit else None
-        if not chunked:
-            # Large binary frames may be collected whole when no limit would stop them
-            # before they are complete (the parser already holds them to wire_limit).
-            limits = [size for size in (max_message_size, uncompressed_limit) if size is not None]
-            self._parser.collect_up_to = min(limits, default=sys.maxsize)
+        if max_message_size is not None:
+            # A large binary frame that is a whole message may be collected as it comes
+            # when it is within every limit that could stop it before it is complete
+            # (the parser holds frames to wire_limit): the message limit, which in
+            # chunked mode the caller enforces on whole messages, and the frame limit.
+            self._parser.collect_up_to = min(
+                size for size in (max_message_size, uncompressed_limit) if size is not None
+            )
         # Chunked: no limit on the message here (the caller has it), but a decompression
         # bomb must not be able to produce a huge chunk before the caller can refuse it.
         self._assembler = MessageAssembler(

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from rawsock.sansio import _frames, _payload_buffer, _whole_frame
 from rawsock.sansio._errors import RemoteProtocolError
+from rawsock.sansio._events import BinaryMessage, MessageChunk, TextMessage
 from rawsock.sansio._mask import apply_mask_python
 from rawsock.sansio._protocol import Protocol, Role
 
@@ -137,13 +138,50 @@ def fast_path(implementation: WholeFrame, collect_min: int) -> Iterator[None]:
 NEVER = 1 << 62
 
 
+def implementations() -> list[WholeFrame]:
+    """The fast paths to compare with none: pure Python, and compiled if it can be."""
+    return [_whole_frame.whole_frame_python] + ([compiled()] if HAVE_COMPILER else [])
+
+
+def messages_of(results: list[object]) -> list[object]:
+    """``outcome`` with chunks joined into messages, and the held byte counts and the
+    chunks of a message never finished left out: what ``receive()`` makes of the
+    events, however a message was cut or collected."""
+    joined: list[object] = []
+    pieces: list[str | bytes] = []
+    for result in results:
+        if isinstance(result, int):
+            continue
+        if not isinstance(result, list):
+            joined.append(result)
+            continue
+        for event in result:
+            if isinstance(event, MessageChunk):
+                pieces.append(event.data)
+                if event.final:
+                    whole = "".join(pieces) if isinstance(event.data, str) else b"".join(pieces)  # type: ignore[arg-type]
+                    joined.append(("message", type(event.data), whole))
+                    pieces = []
+            elif isinstance(event, TextMessage | BinaryMessage):
+                joined.append(("message", type(event.data), event.data))
+            else:
+                joined.append(event)
+    return joined  # (the pieces of a message never finished are no message)
+
+
 def outcome(
-    implementation: WholeFrame, role: Role, data: bytes, cuts: list[int], limit: int | None
+    implementation: WholeFrame,
+    role: Role,
+    data: bytes,
+    cuts: list[int],
+    limit: int | None,
+    *,
+    chunked: bool = False,
 ) -> list[object]:
     """What a protocol makes of ``data`` read in pieces cut at ``cuts``."""
     results: list[object] = []
     with fast_path(implementation, NEVER if implementation is no_fast_path else 2):
-        protocol = Protocol(role, max_message_size=limit, random_bytes=bytes)
+        protocol = Protocol(role, max_message_size=limit, random_bytes=bytes, chunked=chunked)
         start = 0
         for end in [*sorted(cuts), len(data)]:
             results.append(protocol.buffered)
@@ -168,15 +206,19 @@ def outcome(
     st.lists(st.integers(0, 400), max_size=5),
     st.sampled_from([Role.SERVER, Role.CLIENT]),
     st.sampled_from([None, 0, 5, 130, 1000]),
+    st.booleans(),
 )
 def test_the_fast_path_changes_nothing(
-    data: bytes, cuts: list[int], role: Role, limit: int | None
+    data: bytes, cuts: list[int], role: Role, limit: int | None, chunked: bool
 ) -> None:
     cuts = [cut for cut in cuts if cut <= len(data)]
-    expected = outcome(no_fast_path, role, data, cuts, limit)
-    assert outcome(_whole_frame.whole_frame_python, role, data, cuts, limit) == expected
-    if HAVE_COMPILER:
-        assert outcome(compiled(), role, data, cuts, limit) == expected
+    expected = outcome(no_fast_path, role, data, cuts, limit, chunked=chunked)
+    for implementation in implementations():
+        result = outcome(implementation, role, data, cuts, limit, chunked=chunked)
+        if chunked:  # a collected frame comes whole instead of in chunks: compare messages
+            assert messages_of(result) == messages_of(expected)
+        else:
+            assert result == expected
 
 
 @st.composite
@@ -199,17 +241,26 @@ def binary_frames(draw: st.DrawFn, masked: bool) -> bytes:
     st.data(),
     st.lists(st.integers(0, 2000), max_size=6),
     st.sampled_from([Role.SERVER, Role.CLIENT]),
+    st.booleans(),
 )
 def test_frames_collected_across_reads_change_nothing(
-    data: st.DataObject, cuts: list[int], role: Role
+    data: st.DataObject, cuts: list[int], role: Role, chunked: bool
 ) -> None:
     frames = data.draw(st.lists(binary_frames(masked=role is Role.SERVER), min_size=1, max_size=6))
     stream = b"".join(frames)
     cuts = [cut for cut in cuts if cut <= len(stream)]
-    expected = outcome(no_fast_path, role, stream, cuts, None)
-    assert outcome(_whole_frame.whole_frame_python, role, stream, cuts, None) == expected
+    if chunked:
+        expected_messages = messages_of(
+            outcome(no_fast_path, role, stream, cuts, 1000, chunked=True)
+        )
+        for implementation in implementations():
+            result = outcome(implementation, role, stream, cuts, 1000, chunked=True)
+            assert messages_of(result) == expected_messages
+        return
+    expected = outcome(no_fast_path, role, stream, cuts, 1000)
+    assert outcome(_whole_frame.whole_frame_python, role, stream, cuts, 1000) == expected
     if HAVE_COMPILER:
-        assert outcome(compiled(), role, stream, cuts, None) == expected
+        assert outcome(compiled(), role, stream, cuts, 1000) == expected
 
 
 @needs_compiler
@@ -245,7 +296,7 @@ def test_a_large_binary_frame_comes_whole_with_the_same_bytes(read: int) -> None
     payload = bytes(range(256)) * 1200  # 300 KiB
     key = b"\x0f\x1e\x2d\x3c"
     frame = b"\x82\xff" + struct.pack("!Q", len(payload)) + key + apply_mask_python(payload, key)
-    protocol = Protocol(Role.SERVER, max_message_size=None)
+    protocol = Protocol(Role.SERVER, max_message_size=len(payload))
     events = []
     held = []
     for start in range(0, len(frame), read):

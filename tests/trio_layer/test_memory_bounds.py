@@ -33,7 +33,7 @@ import trio
 import rawsock
 from rawsock._reader import MAX_READ_SIZE
 from rawsock._session import PARSE_BATCH
-from rawsock.sansio import accept_key
+from rawsock.sansio import _payload_buffer, accept_key
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3
 KiB = 1024
@@ -202,6 +202,24 @@ async def test_a_fragmented_message_costs_a_small_multiple_of_its_size(
     print(f"{role} {kind} {fragment}: peak {peak} B, {peak / payload:.2f} B per payload byte")
     assert peak <= FRAGMENTED_MESSAGE_FACTOR * payload + SLACK, f"{peak / payload:.1f} B/byte"
     assert peak <= documented_worst_case(limit)
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+async def test_a_large_binary_frame_is_held_once(role: str) -> None:
+    """A 4 MiB message in one frame: unmasked as it comes into the message itself
+    (``rawsock/sansio/_payload_buffer.py``), never held twice; without the accelerator,
+    in pieces joined at the end, as a fragmented message is."""
+    size = 4 * MiB
+    payload = bytes(range(256)) * (size // 256)
+    data = frame(0x2, payload, fin=True, masked=role == "server")
+    async with open_pair(role, data, max_message_size=size) as ws:
+        peak, message = await peak_while(ws.receive)
+    assert message == payload
+    print(f"{role}: peak {peak} B, {peak / size:.2f} B per payload byte")
+    if _payload_buffer.AVAILABLE:
+        assert peak <= size + 2 * MAX_READ_SIZE + SLACK, f"{peak / size:.2f} B/byte"
+    else:
+        assert peak <= FRAGMENTED_MESSAGE_FACTOR * size + SLACK, f"{peak / size:.2f} B/byte"
 
 
 @pytest.mark.parametrize("role", ["server", "client"])
