@@ -25,6 +25,14 @@ def test_fallback_matches_the_definition(data: bytes, key: bytes) -> None:
     assert _mask.apply_mask_python(data, key) == reference(data, key)
 
 
+@pytest.mark.parametrize("length", [16 * 1024, 16 * 1024 + 1, 3 * 16 * 1024 + 7])
+def test_fallback_masks_large_payloads_block_by_block(length: int) -> None:
+    data = bytes(range(251)) * (length // 251 + 1)
+    key = b"\x12\x34\x56\x78"
+    assert _mask.apply_mask_python(data[:length], key) == reference(data[:length], key)
+    assert _mask.apply_mask_python(memoryview(data)[:length], key) == reference(data[:length], key)
+
+
 HAVE_COMPILER = bool(shutil.which("cc") or shutil.which("gcc"))
 
 
