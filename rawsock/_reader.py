@@ -160,12 +160,10 @@ class Reader:
         if not (self._grace_armed or self._running or self._stopped):
             self._arm_grace(trio.current_time())
 
-    async def read_for_receiver(self) -> None:
-        """Read once for the receiver, or wait for the read in progress to end."""
-        if self._busy:
-            await self._park(_INF)
-        else:
-            await self._read(_INF)
+    def read_for_receiver(self) -> Awaitable[bool]:
+        """Read once for the receiver, or wait for the read in progress to end (to be
+        awaited: the read itself, without a coroutine of its own around it)."""
+        return self._park(_INF) if self._busy else self._read(_INF)
 
     # -- everyone else -----------------------------------------------------------------
 

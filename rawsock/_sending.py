@@ -117,11 +117,17 @@ class Writer:
             protocol.send(message, compress=compress)
             buffers = protocol.buffers_to_send()
             if len(buffers) == 1:
+                data = buffers[0]
                 direct = self._direct
                 if direct is None:
-                    await self.write(buffers[0])
+                    await self.write(data)
+                    return
+                sent = self._send_now(direct, data)
+                if sent == len(data):
+                    await trio.lowlevel.cancel_shielded_checkpoint()
                 else:
-                    await self._write_direct(direct, buffers[0])
+                    with memoryview(data) as view, view[sent:] as rest:
+                        await self.write(rest)
             else:  # a large payload, apart from its header
                 for buffer in buffers:
                     await self.write(buffer)
@@ -129,20 +135,16 @@ class Writer:
             lock.release()
             message_lock.release()
 
-    async def _write_direct(self, stream: DirectSocketStream, data: bytes | bytearray) -> None:
-        """:meth:`write` for a caller that has just passed a cancellation point."""
+    def _send_now(self, stream: DirectSocketStream, data: bytes | bytearray) -> int:
+        """Write what the socket takes at once; the bytes written (as :meth:`write`
+        on failure)."""
         try:
-            sent = stream.send_nowait(data)
+            return stream.send_nowait(data)
         except _TRANSPORT_ERRORS as error:
             self._endpoint.transport_lost(error)
             closed = self._endpoint.closed_error()
             assert closed is not None
             raise closed from error
-        if sent == len(data):
-            await trio.lowlevel.cancel_shielded_checkpoint()
-        else:
-            with memoryview(data) as view, view[sent:] as rest:
-                await self.write(rest)
 
     async def send_message(self, encode: Callable[[], bytes]) -> None:
         """Write a data message: ``encode()`` runs holding both locks, once OPEN is checked."""
