@@ -107,13 +107,17 @@ SPEED = [metric for metric in MEASURED if metric.key != "mem_idle"]
 
 #: rawsock's targets, as ratios to the floor.
 TARGETS = {
-    "rt16_1": ">= 0.8",
+    "rt16_1": ">= 0.9",
     "rt16_50": ">= 0.8",
-    "tp1m": ">= 0.9",
-    "tp16m": ">= 0.9",
+    "rt1k_1": ">= 0.9",
+    "rt1k_50": ">= 0.75",
+    "tp1m": ">= 1.0",
+    "tp16m": ">= 0.95",
     "hs_seq": ">= 0.8",
     "hs_50": ">= 0.6",
     "mem_idle": "<= 2x",
+    "cpu_rt16_1": "<= 1.25x",
+    "cpu_rt16_50": "<= 1.25x",
 }
 
 
