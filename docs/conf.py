@@ -47,7 +47,7 @@ nitpick_ignore = [
     ("py:class", "RequestHook"),
     # types of the Protocol methods the Trio layer uses to read in batches
     ("py:class", "rawsock.sansio._frames.Piece"),
-    ("py:class", "rawsock.sansio._frames.CloseScanner"),
+    ("py:class", "rawsock.sansio._close_scanner.CloseScanner"),
 ]
 default_role = "py:obj"
 primary_domain = "py"

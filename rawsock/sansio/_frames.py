@@ -26,8 +26,8 @@ from ._payload_buffer import payload_buffer, unmask_into
 from ._whole_frame import whole_frame
 
 __all__ = [
-    "CloseScanner", "FrameHeader", "FrameParser", "Opcode", "Piece", "encode_frame",
-    "encode_frame_parts",
+    "FrameHeader", "FrameParser", "Opcode", "Piece", "encode_frame", "encode_frame_parts",
+    "extended_length",
 ]
 
 MAX_CONTROL_PAYLOAD = 125
@@ -154,7 +154,7 @@ def _frame_header(
     return _PACK_64(first, 0xFF, length) + mask_key
 
 
-def _extended_length(buffer: bytearray, length: int) -> tuple[int, int] | None:
+def extended_length(buffer: bytearray, length: int) -> tuple[int, int] | None:
     """The 16- or 64-bit payload length that follows a 7-bit length of 126 or 127, and
     the header's size up to it (§5.2); ``None`` while its bytes have not all come."""
     if length == 126:
@@ -226,15 +226,14 @@ class FrameParser:
             return
         self._buffer += data
 
-    def close_scanner(self) -> CloseScanner:
-        """Hand what is buffered, and where in a frame parsing stands, to a scanner."""
+    def hand_over(self) -> tuple[int, bytearray]:
+        """Stop parsing for good: the payload bytes left of the frame in progress, and
+        what is buffered after them (for a ``CloseScanner`` to take over)."""
         skip = self._remaining if self._header is not None else 0
-        scanner = CloseScanner(skip)
-        scanner.feed(self._buffer)
-        self._buffer = bytearray()
+        buffer, self._buffer = self._buffer, bytearray()
         self._header = None
         self._collected = None
-        return scanner
+        return skip, buffer
 
     def next_frame(self) -> tuple[int, bytes] | Piece | None:
         """Like :meth:`next_piece`, but a whole small data frame comes as ``(opcode,
@@ -380,7 +379,7 @@ class FrameParser:
             )
         size = 2
         if length >= 126:
-            extended = _extended_length(buffer, length)
+            extended = extended_length(buffer, length)
             if extended is None:
                 return None
             length, size = extended
@@ -399,66 +398,3 @@ class FrameParser:
             size += 4
         del buffer[:size]
         return FrameHeader(opcode, fin, rsv, length, mask_key)
-
-
-class CloseScanner:
-    """Delimits frames by their headers, without checking or unmasking anything, to
-    notice a close frame (RFC 6455 §5.2, §5.5.1).
-
-    For a connection given up on (failed, or its closing handshake timed out): the I/O
-    layer keeps reading until the peer answers our close frame, and only needs to know
-    when that answer comes. Any header is delimited (reserved opcodes and bits, wrong
-    masking, oversized control frames included), so a violation does not lose track of
-    the frames after it. Holds at most one frame header between reads.
-
-    Args:
-        skip: payload bytes left of the frame in progress.
-    """
-
-    __slots__ = ("_buffer", "_skip", "found")
-
-    def __init__(self, skip: int = 0) -> None:
-        self._buffer = bytearray()
-        self._skip = skip
-        #: A close frame's header came.
-        self.found = False
-
-    def feed(self, data: bytes | bytearray) -> bool:
-        """Scan more received bytes; whether a close frame has come."""
-        if self.found:
-            return True
-        buffer = self._buffer
-        start = 0
-        if self._skip and not buffer:  # skip within ``data`` without copying it
-            start = min(self._skip, len(data))
-            self._skip -= start
-        buffer += memoryview(data)[start:]
-        while True:
-            if self._skip:
-                count = min(self._skip, len(buffer))
-                del buffer[:count]
-                self._skip -= count
-                if self._skip:
-                    return False
-            if not buffer:
-                return False
-            if buffer[0] & 0x0F == Opcode.CLOSE:
-                self.found = True
-                buffer.clear()
-                return True
-            if len(buffer) < 2:
-                return False
-            second = buffer[1]
-            length = second & 0x7F
-            size = 2
-            if length >= 126:
-                extended = _extended_length(buffer, length)
-                if extended is None:
-                    return False
-                length, size = extended
-            if second & 0x80:
-                size += 4
-            if len(buffer) < size:
-                return False
-            del buffer[:size]
-            self._skip = length

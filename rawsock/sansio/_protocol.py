@@ -27,10 +27,11 @@ from collections.abc import Callable
 
 from ._assembler import MessageAssembler
 from ._close import decode_close_payload, encode_close_payload
+from ._close_scanner import CloseScanner
 from ._deflate import DeflateCodec, compressed_bound
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._events import CloseReceived, Event, Ping, Pong
-from ._frames import RSV1, CloseScanner, FrameParser, Opcode
+from ._frames import RSV1, FrameParser, Opcode
 from ._outbox import Outbox, check_message, check_ping_payload
 from ._state import Role, State
 
@@ -258,7 +259,9 @@ class Protocol:
         """
         scanner = self._scanner
         if scanner is None:
-            scanner = self._scanner = self._parser.close_scanner()
+            skip, buffered = self._parser.hand_over()
+            scanner = self._scanner = CloseScanner(skip)
+            scanner.feed(buffered)
         return scanner.feed(data)
 
     def events(self) -> list[Event]:
