@@ -11,8 +11,10 @@ size.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
+from typing import cast
+
+from ._accelerator import compiled_function
 
 __all__ = ["ACCELERATED", "apply_mask", "apply_mask_python"]
 
@@ -59,17 +61,10 @@ def _mask_block(data: bytes | bytearray | memoryview, key: bytes, length: int) -
     return masked.to_bytes(length, "little")
 
 
-def _load_accelerated() -> Callable[[bytes | bytearray | memoryview, bytes], bytes] | None:
-    if os.environ.get("RAWSOCK_NO_SPEEDUPS"):
-        return None
-    try:
-        from ._speedups import apply_mask as compiled  # type: ignore[import-not-found]  # noqa: PLC0415
-    except ImportError:
-        return None
-    return compiled  # type: ignore[no-any-return]
-
-
-_compiled = _load_accelerated()
+_compiled = cast(
+    "Callable[[bytes | bytearray | memoryview, bytes], bytes] | None",
+    compiled_function("apply_mask"),
+)
 #: Whether the compiled accelerator is in use (for masking, and for the parser's fast
 #: paths in ``_whole_frame.py`` and ``_payload_buffer.py``, from the same extension):
 #: False when it was not built at install time (no C compiler) or

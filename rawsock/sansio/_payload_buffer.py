@@ -14,8 +14,10 @@ any other; the events are the same (``tests/sansio/test_whole_frame.py``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
+from typing import cast
+
+from ._accelerator import compiled_function
 
 __all__ = ["AVAILABLE", "payload_buffer", "unmask_into"]
 
@@ -31,21 +33,12 @@ def _missing_unmask_into(target: bytes, offset: int, data: memoryview, key: byte
     raise RuntimeError("unmask_into needs the compiled accelerator")
 
 
-def _load() -> tuple[Callable[[int], bytes], Fill] | None:
-    if os.environ.get("RAWSOCK_NO_SPEEDUPS"):
-        return None
-    try:
-        from . import _speedups as compiled  # noqa: PLC0415
-    except ImportError:
-        return None
-    return compiled.payload_buffer, compiled.unmask_into
-
-
-_compiled = _load()
+_make = cast("Callable[[int], bytes] | None", compiled_function("payload_buffer"))
+_fill = cast("Fill | None", compiled_function("unmask_into"))
 #: Whether large frames are unmasked into the message's own bytes (the accelerator).
-AVAILABLE = _compiled is not None
+AVAILABLE = _make is not None and _fill is not None
 #: ``payload_buffer(size)``: a new ``bytes`` of ``size`` bytes, not yet written.
-payload_buffer: Callable[[int], bytes] = _compiled[0] if _compiled else _missing_payload_buffer
+payload_buffer: Callable[[int], bytes] = _make or _missing_payload_buffer
 #: ``unmask_into(target, offset, data, key)``: ``data`` unmasked with ``key`` (``None``:
 #: not masked) written into ``target`` at ``offset``, its position in the payload.
-unmask_into: Fill = _compiled[1] if _compiled else _missing_unmask_into
+unmask_into: Fill = _fill or _missing_unmask_into

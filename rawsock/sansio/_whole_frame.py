@@ -17,9 +17,10 @@ checks it on arbitrary input).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
+from typing import cast
 
+from ._accelerator import compiled_function
 from ._mask import apply_mask
 
 __all__ = ["whole_frame", "whole_frame_python"]
@@ -84,14 +85,6 @@ def whole_frame_python(
     return first & 0x0F, data
 
 
-def _load_accelerated() -> WholeFrame | None:
-    if os.environ.get("RAWSOCK_NO_SPEEDUPS"):
-        return None
-    try:
-        from ._speedups import whole_frame as compiled  # type: ignore[import-not-found]  # noqa: PLC0415
-    except ImportError:
-        return None
-    return compiled  # type: ignore[no-any-return]
-
-
-whole_frame: WholeFrame = _load_accelerated() or whole_frame_python
+whole_frame: WholeFrame = (
+    cast("WholeFrame | None", compiled_function("whole_frame")) or whole_frame_python
+)
