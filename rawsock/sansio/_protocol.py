@@ -28,10 +28,11 @@ from collections.abc import Callable
 from ._assembler import MessageAssembler
 from ._close import decode_close_payload, encode_close_payload
 from ._close_scanner import CloseScanner
-from ._deflate import DeflateCodec, compressed_bound
+from ._deflate import DeflateCodec
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._events import CloseReceived, Event, Ping, Pong
 from ._frames import RSV1, FrameParser, Opcode
+from ._limits import frame_limits
 from ._outbox import Outbox, check_message, check_ping_payload
 from ._state import Role, State
 
@@ -79,27 +80,13 @@ class Protocol:
         self.role = role
         self.state = State.OPEN
         self._client = role is Role.CLIENT
-        frame_limit = max_message_size if max_frame_size is None else max_frame_size
-        wire_limit = frame_limit
-        if deflate is not None and frame_limit is not None:
-            # A compressed frame counts by what it decompresses to (the message limit);
-            # on the wire it may take a little more than the limit (incompressible data
-            # grows when deflated), and only uncompressed frames are held to the limit.
-            wire_limit = compressed_bound(frame_limit)
+        limits = frame_limits(max_message_size, max_frame_size, compressed=deflate is not None)
         self._parser = FrameParser(
             require_mask=role is Role.SERVER,
-            max_frame_size=wire_limit,
+            max_frame_size=limits.wire,
             allowed_rsv=RSV1 if deflate is not None else 0,
         )
-        uncompressed_limit = frame_limit if wire_limit != frame_limit else None
-        if max_message_size is not None:
-            # A large binary frame that is a whole message may be collected as it comes
-            # when it is within every limit that could stop it before it is complete
-            # (the parser holds frames to wire_limit): the message limit, which in
-            # chunked mode the caller enforces on whole messages, and the frame limit.
-            self._parser.collect_up_to = min(
-                size for size in (max_message_size, uncompressed_limit) if size is not None
-            )
+        self._parser.collect_up_to = limits.collect_up_to
         # Chunked: no limit on the message here (the caller has it), but a decompression
         # bomb must not be able to produce a huge chunk before the caller can refuse it.
         self._assembler = MessageAssembler(
@@ -107,7 +94,7 @@ class Protocol:
             deflate,
             chunked=chunked,
             max_inflated=max_message_size,
-            max_uncompressed_frame=uncompressed_limit,
+            max_uncompressed_frame=limits.uncompressed,
         )
         #: Whether messages in pieces come out as ``MessageChunk`` events.
         self.chunked = chunked
