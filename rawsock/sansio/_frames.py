@@ -217,9 +217,7 @@ class FrameParser:
             count = min(len(data), self._remaining)
             with memoryview(data) as view:
                 with view[:count] as part:
-                    unmask_into(collected, self._offset, part, header.mask_key)
-                self._remaining -= count
-                self._offset += count
+                    self._collect_part(collected, part, header)
                 if count < len(data):
                     with view[count:] as rest:
                         self._buffer += rest
@@ -322,18 +320,22 @@ class FrameParser:
         assert target is not None
         if available:
             with memoryview(buffer) as view, view[:available] as part:
-                unmask_into(target, self._offset, part, header.mask_key)
+                self._collect_part(target, part, header)
             if available == len(buffer):
                 buffer.clear()
             else:
                 del buffer[:available]
-            self._remaining -= available
-            self._offset += available
         if self._remaining:
             return None
         self._collected = None
         self._header = None
         return Piece(header, target, True, True)
+
+    def _collect_part(self, target: bytes, part: memoryview, header: FrameHeader) -> None:
+        """Unmask the next part of the collected frame into its place in ``target``."""
+        unmask_into(target, self._offset, part, header.mask_key)
+        self._remaining -= len(part)
+        self._offset += len(part)
 
     def _take(self, header: FrameHeader, count: int, offset: int) -> bytes:
         """Remove ``count`` payload bytes from the buffer and unmask them (one copy)."""
