@@ -288,6 +288,10 @@ def test_unmask_into_refuses_to_write_past_its_target() -> None:
         speedups.unmask_into(target, -1, memoryview(b"a"), b"abcd")
     with pytest.raises(TypeError):
         speedups.unmask_into(bytearray(4), 0, memoryview(b"a"), None)
+    with pytest.raises(ValueError):
+        speedups.unmask_into(target, 0, memoryview(b"a"), b"abc")  # a key of 3 bytes
+    with pytest.raises(ValueError):
+        speedups.payload_buffer(0)
 
 
 @pytest.mark.parametrize("read", [1000, 65536, 300_000])
