@@ -18,7 +18,6 @@ down answers a handshake still in progress with 503 (see ``_server.py``).
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -33,14 +32,13 @@ from ._http import (
     HEAD_READ_SIZE,
     HTTPResponse,
     Pending,
-    call_hook,
     connection_log,
     linger,
     render_response,
 )
 from ._options import ServerOptions
-from ._security import check_host, check_origin
 from ._settings import ServerSettings
+from ._upgrade_policy import decide_upgrade
 from .sansio._deflate import DeflateParameters
 from .sansio._errors import ConnectionClosed, HandshakeError, LocalProtocolError
 from .sansio._handshake import ServerHandshake
@@ -77,10 +75,6 @@ class _NoRequest(HandshakeError):
         super().__init__("the client closed the connection without sending a request")
 
 
-async def _maybe_await(value: Awaitable[str | None] | str | None) -> str | None:
-    return await value if inspect.isawaitable(value) else value
-
-
 async def _decide(
     request: Request, handshake: ServerHandshake, settings: ServerSettings, log: Log
 ) -> _Upgrade | _Answer:
@@ -97,45 +91,17 @@ async def _check(
     request: Request, handshake: ServerHandshake, settings: ServerSettings, log: Log
 ) -> _Upgrade | HTTPResponse:
     """Steps 1 to 6 of the module docstring: the upgrade, or the response instead."""
-    if settings.allowed_hosts is not None:
-        refusal = check_host(request, settings.allowed_hosts)
-        if refusal is not None:
-            return refusal
-    try:
-        validated: Request | None = handshake.validate(request)
-        invalid: HandshakeError | None = None
-    except HandshakeError as error:
-        validated, invalid = None, error
-    if settings.handle_request is not None:
-        response = await call_hook(settings.handle_request, validated or request)
-        if response is not None:
-            return response
-    if validated is None:
-        assert invalid is not None
-        raise invalid
-    if settings.origins is not None:
-        refusal = check_origin(validated, settings.origins)
-        if refusal is not None:
-            return refusal
-    if settings.basic_auth is not None:
-        refusal = await settings.basic_auth.check(validated)
-        if refusal is not None:
-            return refusal
-    offered = validated.subprotocols
-    if settings.select_subprotocol is not None:
-        subprotocol = await _maybe_await(settings.select_subprotocol(validated, list(offered)))
-    else:
-        subprotocol = next((p for p in settings.subprotocols if p in offered), None)
-    compression = settings.compression
-    agreed = compression.accept_offer(validated.extensions) if compression else None
+    result = await decide_upgrade(request, handshake.validate, settings)
+    if isinstance(result, HTTPResponse):
+        return result
     data = handshake.accept(
-        validated,
-        subprotocol=subprotocol,
-        extensions=agreed[0] if agreed else None,
+        result.request,
+        subprotocol=result.subprotocol,
+        extensions=result.extensions,
         extra_headers=settings.extra_headers,
     )
-    log.debug("%s %s: 101 (subprotocol %s)", request.method, request.target, subprotocol)
-    return _Upgrade(data, validated, subprotocol, agreed[1] if agreed else None)
+    log.debug("%s %s: 101 (subprotocol %s)", request.method, request.target, result.subprotocol)
+    return _Upgrade(data, result.request, result.subprotocol, result.agreed)
 
 
 def _rejection(handshake: ServerHandshake, error: HandshakeError) -> bytes:

@@ -15,6 +15,7 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Unpack
 from urllib.parse import urljoin, urlsplit
 
@@ -23,6 +24,7 @@ import trio
 from ._clock import LivenessClock
 from ._connection import WebSocket, finish
 from ._http import HEAD_READ_SIZE, connection_log
+from ._http2_optional import tls_context
 from ._options import ClientOptions
 from ._proxy import open_tunnel, parse_proxy_url, proxy_from_environment
 from ._settings import ClientSettings
@@ -142,7 +144,10 @@ def connect(
             dropped during the handshake, ``open_timeout`` passed (status 408), too
             many redirects or a redirect from ``wss`` to ``ws``.
     """
-    return _connection(url, ClientSettings.from_options(options, "connect"), stream)
+    settings = ClientSettings.from_options(options, "connect")
+    if stream is not None and settings.http2 is True:
+        raise ValueError("http2=True makes its own TLS connection: it cannot use stream")
+    return _connection(url, settings, stream)
 
 
 @asynccontextmanager
@@ -227,6 +232,33 @@ async def _transport(target: WebSocketURL, settings: ClientSettings, log: Log) -
     return await trio.open_tcp_stream(target.host, target.port)
 
 
+async def _over_http2(
+    target: WebSocketURL, settings: ClientSettings, log: Log, clock: LivenessClock | None
+) -> WebSocket | trio.abc.Stream | None:
+    """The WebSocket over HTTP/2; with ``http2="auto"``, the TLS stream on which the
+    server chose HTTP/1.1 instead, or ``None`` (a new connection is needed)."""
+    from ._http2_client import NoHTTP2, open_over_http2  # noqa: PLC0415 (h2 is optional)
+
+    try:
+        return await open_over_http2(
+            settings,
+            log,
+            host=target.host,
+            port=target.port,
+            authority=target.host_header,
+            target=target.target,
+            connect=partial(_transport, target, settings, log),
+            clock=clock,
+        )
+    except NoHTTP2 as refusal:
+        if settings.http2 is True:
+            if refusal.stream is not None:
+                await trio.aclose_forcefully(refusal.stream)
+            raise HandshakeError(f"{refusal} (http2='auto' would use HTTP/1.1)", 0) from None
+        log.info("%s: using HTTP/1.1", refusal)
+        return refusal.stream
+
+
 async def _open(
     target: WebSocketURL,
     settings: ClientSettings,
@@ -242,14 +274,21 @@ async def _open(
         extensions=compression.offer() if compression else None,
         extra_headers=settings.extra_headers,
     )
+    if settings.http2 is True and not target.secure:
+        raise ValueError(f"http2=True needs a wss:// URL (HTTP/2 is offered by TLS), not {target}")
     try:
         with trio.fail_after(settings.deadline):
+            if stream is None and target.secure and settings.http2:
+                over_http2 = await _over_http2(target, settings, log, clock)
+                if isinstance(over_http2, WebSocket):
+                    return over_http2
+                stream = over_http2
             if stream is None:
                 stream = await _transport(target, settings, log)
                 if target.secure:
                     stream = trio.SSLStream(
                         stream,
-                        settings.ssl_context or ssl.create_default_context(),
+                        tls_context(settings.ssl_context, ["http/1.1"]),
                         server_hostname=target.host,
                         https_compatible=True,
                     )

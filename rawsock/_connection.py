@@ -59,6 +59,8 @@ class WebSocket(trio.abc.AsyncResource):
         request_headers: headers of the opening handshake request.
         response_headers: headers of the opening handshake response.
         subprotocol: the negotiated subprotocol, or ``None``.
+        http_version: ``"1.1"`` for a WebSocket opened by an HTTP/1.1 upgrade (RFC 6455
+            §4), ``"2"`` for one carried by a stream of an HTTP/2 connection (RFC 8441).
     """
 
     __slots__ = (
@@ -67,6 +69,7 @@ class WebSocket(trio.abc.AsyncResource):
         "_session",  # the connection's parts and close sequencing
         "_stream",  # the transport
         "_writer",  # the write side
+        "http_version",
         "path",
         "request_headers",
         "response_headers",
@@ -88,6 +91,7 @@ class WebSocket(trio.abc.AsyncResource):
         ping_timeout: float | None = DEFAULT_PING_TIMEOUT,
         initial_data: bytes = b"",
         clock: LivenessClock | None = None,
+        http_version: str = "1.1",
     ) -> None:
         if not protocol.chunked:
             raise ValueError("a WebSocket needs a Protocol(chunked=True)")
@@ -95,6 +99,7 @@ class WebSocket(trio.abc.AsyncResource):
         self.request_headers = request_headers
         self.response_headers = response_headers
         self.subprotocol = subprotocol
+        self.http_version = http_version
         session = self._session = Session(
             stream,
             protocol,

@@ -21,7 +21,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 from ._checks import (
     check_callable,
@@ -33,6 +33,7 @@ from ._checks import (
     check_strings,
 )
 from ._http import RequestHook
+from ._http2_optional import require_h2
 from ._security import BasicAuth
 from .sansio._deflate import DEFAULT_COMPRESSION, PerMessageDeflate
 from .sansio._handshake_parts import Request
@@ -200,6 +201,11 @@ class ClientOptions(ConnectionOptions, total=False):
             ``None`` or ``False``: direct. Default ``True``.
         max_redirects: 3xx responses followed before failing, an int >= 0 (0 follows
             none). Default 10.
+        http2: ``True``: open ``wss://`` WebSockets over HTTP/2 (RFC 8441), sharing one
+            connection per server, and fail if the server does not allow it;
+            ``"auto"``: over HTTP/2 when the server allows it, else HTTP/1.1;
+            ``False``: HTTP/1.1. Needs the ``http2`` extra (``pip install
+            'rawsock[http2]'``). Default ``False``.
     """
 
     subprotocols: Sequence[str]
@@ -208,6 +214,7 @@ class ClientOptions(ConnectionOptions, total=False):
     unix_socket_path: str | os.PathLike[str] | None
     proxy: str | bool | None
     max_redirects: int
+    http2: bool | Literal["auto"]
 
 
 # -- at run time: each option's default and check (see _checks.py) -------------------
@@ -256,19 +263,19 @@ SERVER_OPTIONS: Mapping[str, Option] = {
     "max_headers": Option(DEFAULT_MAX_HEADERS, _size),
 }
 
-CLIENT_OPTIONS: Mapping[str, Option] = {
-    **SHARED_OPTIONS,
-    "subprotocols": Option((), check_strings),
-    "extra_headers": Option((), check_header_pairs),
-    "ssl_context": Option(
-        None, partial(check_instance, kind=ssl.SSLContext, what="an ssl.SSLContext", optional=True)
-    ),
-    "unix_socket_path": Option(None, check_path),
-    "proxy": Option(
-        True, partial(check_instance, kind=(str, bool), what="a str, a bool", optional=True)
-    ),
-    "max_redirects": Option(DEFAULT_MAX_REDIRECTS, partial(check_int, minimum=0)),
-}
+
+def check_http2(name: str, value: object) -> object:
+    """``True``, ``False`` or ``"auto"``; the first and last need ``h2`` installed.
+
+    Raises:
+        TypeError: another value.
+        ImportError: ``h2`` is missing.
+    """
+    if value is not True and value is not False and value != "auto":
+        raise TypeError(f"{name} must be True, False or 'auto', not {value!r}")
+    if value:
+        require_h2(f"{name}={value!r}")
+    return value
 
 
 def resolve(
@@ -297,3 +304,19 @@ def resolve(
         name: option.check(name, options[name]) if name in options else option.default
         for name, option in table.items()
     }
+
+
+CLIENT_OPTIONS: Mapping[str, Option] = {
+    **SHARED_OPTIONS,
+    "subprotocols": Option((), check_strings),
+    "extra_headers": Option((), check_header_pairs),
+    "ssl_context": Option(
+        None, partial(check_instance, kind=ssl.SSLContext, what="an ssl.SSLContext", optional=True)
+    ),
+    "unix_socket_path": Option(None, check_path),
+    "proxy": Option(
+        True, partial(check_instance, kind=(str, bool), what="a str, a bool", optional=True)
+    ),
+    "max_redirects": Option(DEFAULT_MAX_REDIRECTS, partial(check_int, minimum=0)),
+    "http2": Option(False, check_http2),
+}

@@ -22,7 +22,7 @@ import os
 import ssl
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 import trio
 
@@ -41,10 +41,15 @@ from ._clock import LivenessClock
 from ._connection import WebSocket
 from ._direct_socket import DirectSocketListener
 from ._http import Pending, connection_log, refuse, server_log
+from ._http2_dispatch import serve_if_http2
+from ._http2_optional import offer_alpn, require_h2
 from ._listen import open_tcp_listeners
 from ._options import ServerOptions
 from ._settings import ServerSettings
 from .sansio._errors import HandshakeError
+
+if TYPE_CHECKING:
+    from ._http2_connection import HTTP2Connection
 
 __all__ = [
     "DEFAULT_SHUTDOWN_TIMEOUT",
@@ -86,6 +91,7 @@ class Server:
         max_connections: int | None = None,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         unix_path: str | None = None,
+        http2: bool = False,
     ) -> None:
         self.listeners = listeners
         self._address: Any = listeners[0].socket.getsockname()
@@ -106,6 +112,8 @@ class Server:
         self._pending: set[Pending] = set()
         self._open: set[WebSocket] = set()
         self._clock: LivenessClock | None = None  # the connections' timers, once running
+        self._http2 = http2 and ssl_context is not None
+        self._http2_connections: set[HTTP2Connection] = set()
 
     @property
     def port(self) -> int:
@@ -234,6 +242,15 @@ class Server:
                 return
             self._admitted += 1
             try:
+                if self._http2 and await serve_if_http2(
+                    stream,
+                    self._settings,
+                    self._serve_open,
+                    log,
+                    clock=self._clock,
+                    registry=self._http2_connections,
+                ):
+                    return
                 accepting = partial(accept_with, stream, self._settings, log, clock=self._clock)
                 ws = await self._tracked(accepting)
             except HandshakeError as error:
@@ -280,6 +297,9 @@ class Server:
             for pending in list(self._pending):
                 pending.stop()
             async with trio.open_nursery() as nursery:
+                for connection in list(self._http2_connections):
+                    nursery.start_soon(connection.goaway)  # no new streams (RFC 9113 §6.8)
+            async with trio.open_nursery() as nursery:
                 for ws in list(self._open):
                     nursery.start_soon(ws.aclose, 1001, GOING_AWAY)
             if self._tasks:
@@ -320,6 +340,7 @@ async def serve(
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     backlog: int | None = None,
     reuse_port: bool = False,
+    http2: bool = False,
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
     **options: Unpack[ServerOptions],
 ) -> None:
@@ -351,6 +372,11 @@ async def serve(
         backlog: the listen backlog, an int >= 1 (default: trio's).
         reuse_port: set ``SO_REUSEPORT``, so that several processes can serve the same
             port and the kernel spreads connections over them (one process per core).
+        http2: also serve WebSockets over HTTP/2 (RFC 8441), for clients whose TLS
+            handshake chooses ALPN ``h2`` (browsers do), with the same handler and
+            options; others get HTTP/1.1. Needs ``ssl_context`` (whose ALPN protocols
+            it sets to ``h2`` and ``http/1.1``) and the ``http2`` extra
+            (``pip install 'rawsock[http2]'``). See the HTTP/2 page of the docs.
         task_status: for ``nursery.start``, which returns the :class:`Server`.
         **options: the server options, for every connection: see
             :class:`rawsock.ServerOptions` and :class:`rawsock.ConnectionOptions`.
@@ -365,7 +391,13 @@ async def serve(
     check_serving(ssl_context, max_connections, shutdown_timeout)
     check_int("backlog", backlog, 1, optional=True)
     check_instance("reuse_port", reuse_port, bool, "a bool")
+    check_instance("http2", http2, bool, "a bool")
     settings = ServerSettings.from_options(options, "serve")
+    if http2:
+        if ssl_context is None:
+            raise ValueError("http2=True needs ssl_context: HTTP/2 is offered by TLS ALPN")
+        require_h2("http2=True")
+        offer_alpn(ssl_context)
     listeners = await open_tcp_listeners(port, host, backlog=backlog, reuse_port=reuse_port)
     server = Server(
         handler,
@@ -374,5 +406,6 @@ async def serve(
         ssl_context=ssl_context,
         max_connections=max_connections,
         shutdown_timeout=shutdown_timeout,
+        http2=http2,
     )
     await server.run(task_status)

@@ -72,6 +72,7 @@ class ConnectionSettings:
         subprotocol: str | None,
         initial_data: bytes,
         clock: LivenessClock | None,
+        http_version: str = "1.1",
     ) -> WebSocket:
         """The :class:`WebSocket` of a completed opening handshake, with these options.
 
@@ -79,6 +80,7 @@ class ConnectionSettings:
             agreed: the permessage-deflate parameters both sides agreed on, if any.
             clock: the timers and background tasks of the connection's owner (a server
                 or a ``connect`` block); ``None``: the connection runs its own.
+            http_version: what carries the WebSocket: ``"1.1"``, or ``"2"`` (RFC 8441).
         """
         compression = self.compression
         deflate = None
@@ -104,6 +106,7 @@ class ConnectionSettings:
             ping_timeout=self.ping_timeout,
             initial_data=initial_data,
             clock=clock,
+            http_version=http_version,
         )
 
 
@@ -145,3 +148,4 @@ class ClientSettings(ConnectionSettings):
     unix_socket_path: str | None
     proxy: str | bool | None
     max_redirects: int
+    http2: bool | str

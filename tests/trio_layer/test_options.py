@@ -93,6 +93,7 @@ CLIENT_BAD = [
     ("proxy", 3128, TypeError, "proxy must be a str, a bool or None, not int"),
     ("max_redirects", None, TypeError, "max_redirects must be an int, not NoneType"),
     ("max_redirects", -1, ValueError, "max_redirects must be >= 0, not -1"),
+    ("http2", "yes", TypeError, "http2 must be True, False or 'auto', not 'yes'"),
 ]
 # serve's and serve_unix's own arguments, and reconnect's.
 SERVING_BAD: list[tuple[str, object, type[Exception], str]] = [
@@ -428,6 +429,7 @@ async def test_every_option_at_once_in_a_real_handshake() -> None:
         "unix_socket_path": Path("/nonexistent/ws.sock"),  # unused with a given stream
         "proxy": False,
         "max_redirects": 0,
+        "http2": False,  # (True would need wss://, and no given stream)
     }
     accepted: list[rawsock.WebSocket] = []
 
