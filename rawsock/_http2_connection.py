@@ -79,7 +79,11 @@ class HTTP2Connection:
     ) -> None:
         self.transport = transport
         self.client = client
-        config = h2.config.H2Configuration(client_side=client, header_encoding=None)
+        # A server checks requests itself (``_http2_request.py``), so that a malformed
+        # one is a stream error (RFC 9113 §8.1.1), which h2 would make a connection error.
+        config = h2.config.H2Configuration(
+            client_side=client, header_encoding=None, validate_inbound_headers=client
+        )
         self._h2 = h2.connection.H2Connection(config)
         values = {
             _SETTING.MAX_CONCURRENT_STREAMS: MAX_CONCURRENT_STREAMS,

@@ -14,9 +14,15 @@ SETTINGS where the protocol has a setting for it, and enforced where it has none
   ``CONNECTION_WINDOW`` for the connection, given back as data arrives (a slow stream
   never stalls the others); frames of at most 16 KiB (SETTINGS_MAX_FRAME_SIZE);
 - frames that cost work but carry nothing for the application (PING, SETTINGS,
-  PRIORITY, WINDOW_UPDATE, RST_STREAM, and streams the peer resets: the "rapid reset"
+  PRIORITY, empty DATA), and streams the peer resets (RST_STREAM: the "rapid reset"
   attack, CVE-2023-44487): a :class:`RateBudget` each; a peer that exceeds one gets
-  GOAWAY with ENHANCE_YOUR_CALM and the connection closes.
+  GOAWAY with ENHANCE_YOUR_CALM and the connection closes. (WINDOW_UPDATE is not
+  counted: a peer sends one per few KiB it reads, and h2 handles it in constant time.)
+
+h2 makes two of these connection errors where RFC 9113 allows a stream error: a HEADERS
+frame beyond the concurrent-stream limit (h2 refuses it before decoding its header
+block, which leaves the HPACK state unusable) and a header list over the limit; the
+connection then ends with GOAWAY, and its other WebSockets with 1006.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ MAX_RESPONSE_BODY = 64 * 1024
 #: Seconds a write on the shared connection may wait for the peer to read before the
 #: connection fails (a write is not interrupted halfway: other streams share it).
 WRITE_STALL_TIMEOUT = 30.0
-#: (burst, per second): control frames (PING, SETTINGS, PRIORITY, WINDOW_UPDATE).
+#: (burst, per second): control frames (PING, SETTINGS, PRIORITY, empty DATA).
 CONTROL_FRAMES = (1000, 200.0)
 #: (burst, per second): streams the peer resets (RST_STREAM).
 PEER_RESETS = (200, 50.0)

@@ -12,6 +12,7 @@ HTTP/2 counterpart of ``ServerHandshake.validate``; the answers are header lists
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from ._http import HTTPResponse
@@ -45,6 +46,10 @@ _CONNECTION_SPECIFIC = frozenset(
 )
 
 
+# Characters no field may hold (RFC 9113 §8.2.1): NUL, CR, LF; and spaces at either end.
+_BAD_FIELD = re.compile(r"[\x00\r\n]|^[ \t]|[ \t]$")
+
+
 class MalformedRequest(Exception):
     """A request HTTP/2 calls malformed (RFC 9113 §8.1.1): reset with PROTOCOL_ERROR."""
 
@@ -63,6 +68,10 @@ def request_of(headers: Sequence[Header]) -> tuple[Request, str | None]:
     fields: list[tuple[str, str]] = []
     for raw_name, raw_value in headers:
         name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        if not name or name != name.lower() or _BAD_FIELD.search(name) or _BAD_FIELD.search(value):
+            raise MalformedRequest(f"the header field {name!r} is not valid in HTTP/2")
+        if name in _CONNECTION_SPECIFIC or (name == "te" and value != "trailers"):
+            raise MalformedRequest(f"the connection-specific header {name!r} (RFC 9113 §8.2.2)")
         if name.startswith(":"):
             if name not in _PSEUDO or name in pseudo or fields:
                 raise MalformedRequest(f"pseudo-header {name} unknown, repeated or misplaced")
