@@ -111,6 +111,8 @@ class HTTP2Connection:
         #: The last stream we still serve after our GOAWAY, once sent.
         self.goaway_sent: int | None = None
         self.settings_received = False
+        #: When the last stream closed (``trio.current_time()``); ``None`` while any is open.
+        self.idle_since: float | None = now
         self._reading = trio.Lock()
         self._progress = trio.lowlevel.ParkingLot()
         self._writing = trio.Lock()
@@ -223,6 +225,7 @@ class HTTP2Connection:
             return
         stream = HTTP2Stream(self, stream_id, headers)
         self.streams[stream_id] = stream
+        self.idle_since = None
         self.incoming.append(stream)
 
     def _goaway(self, goaway: GoAway) -> None:
@@ -321,6 +324,8 @@ class HTTP2Connection:
     def end_stream(self, stream: HTTP2Stream, *, reset: int | None = None) -> None:
         """Queue the end of ``stream`` (END_STREAM, or RST_STREAM with ``reset``) and forget it."""
         self.streams.pop(stream.stream_id, None)
+        if not self.streams:
+            self.idle_since = trio.current_time()
         if self.failure is not None or self._closed:
             return
         try:
@@ -348,6 +353,7 @@ class HTTP2Connection:
         stream_id = self._h2.get_next_available_stream_id()
         stream = HTTP2Stream(self, stream_id, [])
         self.streams[stream_id] = stream
+        self.idle_since = None
         self._h2.send_headers(stream_id, list(headers))
         return stream
 
@@ -384,16 +390,23 @@ class HTTP2Connection:
         if self._closed:
             await trio.lowlevel.checkpoint()
             return
+        broken = isinstance(self.failure, _TransportBroken)
         try:
-            if not isinstance(self.failure, _TransportBroken):
-                with contextlib.suppress(h2.exceptions.ProtocolError):
-                    self._h2.close_connection()
+            if not broken:
+                if self.goaway_sent is None:  # (a second GOAWAY could not name fewer streams)
+                    with contextlib.suppress(h2.exceptions.ProtocolError):
+                        self._h2.close_connection()
                 with trio.move_on_after(1.0):
                     await self.flush()
         finally:
             self._closed = True
             self.fail(ConnectionFailed("the HTTP/2 connection is closed"))
-            await trio.aclose_forcefully(self.transport)
+            if broken:
+                await trio.aclose_forcefully(self.transport)
+            else:  # TLS's close_notify, then the socket (forcefully if it takes long)
+                with trio.move_on_after(1.0):
+                    await self.transport.aclose()
+                await trio.aclose_forcefully(self.transport)
 
 
 class _TransportBroken(ConnectionFailed):

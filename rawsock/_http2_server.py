@@ -12,10 +12,11 @@ connection's task owns:
 - a CONNECT for another protocol, or a plain CONNECT (a tunnel), is answered 501; a
   malformed request (RFC 9113 §8.1.1) is reset with PROTOCOL_ERROR.
 
-The client must send its preface and SETTINGS within ``open_timeout``, and each request
-is decided within it too (else the stream is reset with CANCEL). A server shutting down
-sends GOAWAY first (no new streams), then closes each WebSocket with 1001; the
-connection closes once its last stream has.
+The client must send its preface and SETTINGS within ``open_timeout``, each request is
+decided within it too (else the stream is reset with CANCEL), and a connection that has
+had no open stream for that long is closed (GOAWAY), as browsers expect of idle ones.
+A server shutting down sends GOAWAY first (no new streams), then closes each WebSocket
+with 1001; the connection closes once its last stream has.
 """
 
 from __future__ import annotations
@@ -84,14 +85,34 @@ async def serve_http2(
             return
         log.debug("HTTP/2 connection open")
         async with trio.open_nursery() as nursery:
+            watchdog = trio.CancelScope()
+            nursery.start_soon(_close_when_idle, connection, settings.deadline, log, watchdog)
             while (stream := await connection.next_request()) is not None:
                 nursery.start_soon(_serve_stream, stream, settings, run_websocket, log, clock)
+            watchdog.cancel()
         if connection.failure is not None:
             log.info("HTTP/2 connection ended: %s", connection.failure)
     finally:
         if registry is not None:
             registry.discard(connection)
         await connection.aclose()
+
+
+async def _close_when_idle(
+    connection: HTTP2Connection, idle_timeout: float, log: Log, scope: trio.CancelScope
+) -> None:
+    """GOAWAY once the connection has had no stream for ``idle_timeout`` seconds."""
+    with scope:
+        while True:
+            idle_since = connection.idle_since
+            now = trio.current_time()
+            if idle_since is not None and now >= idle_since + idle_timeout:
+                log.debug("HTTP/2 connection idle for %g s (open_timeout): GOAWAY", idle_timeout)
+                await connection.goaway()
+                return
+            await trio.sleep(
+                idle_timeout if idle_since is None else idle_since + idle_timeout - now
+            )
 
 
 async def _serve_stream(

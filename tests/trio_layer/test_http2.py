@@ -329,3 +329,31 @@ def test_without_h2_everything_else_works_and_http2_names_the_extra() -> None:
         f"serve: http2=True: HTTP/2 needs the h2 package: {extra}",
         "echo: fine 1.1",
     ]
+
+
+async def test_a_connection_without_streams_for_open_timeout_is_closed(
+    certificates: Certificates,
+) -> None:
+    with trio.fail_after(10):
+        async with http2_server(certificates, open_timeout=0.5) as server:
+            url = f"wss://localhost:{server.port}/"
+            context = certificates.client_context()
+            async with rawsock.connect(url, ssl_context=context, http2=True) as ws:
+                await trio.sleep(1.0)  # an open WebSocket keeps its connection
+                await ws.send("alive")
+                assert await ws.receive() == "alive"
+                assert server.connections == 1
+            context.set_alpn_protocols(["h2"])
+            tcp = await trio.open_tcp_stream("127.0.0.1", server.port)
+            idle = trio.SSLStream(tcp, context, server_hostname="localhost", https_compatible=True)
+            await idle.do_handshake()
+            preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+            await idle.send_all(preface)
+            started = trio.current_time()
+            received = b""
+            while data := await idle.receive_some():
+                received += data
+            await idle.aclose()
+            assert 0.4 < trio.current_time() - started < 3
+            assert bytes([0, 0, 8, 7, 0, 0, 0, 0, 0]) in received  # a GOAWAY frame
+            await wait_until(lambda: server.connections == 0)
