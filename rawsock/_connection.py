@@ -154,7 +154,9 @@ class WebSocket(trio.abc.AsyncResource):
         """The transport: a ``trio.abc.HalfCloseableStream`` over the socket on a
         server of :func:`rawsock.serve` or :func:`rawsock.serve_unix`, a
         ``trio.SocketStream`` on a client, a ``trio.SSLStream`` over either for TLS, or
-        the stream given to :func:`rawsock.accept` or :func:`rawsock.connect`.
+        the stream given to :func:`rawsock.accept` or :func:`rawsock.connect`; over
+        HTTP/2 (``http_version == "2"``), the stream of the HTTP/2 connection that
+        carries this WebSocket.
 
         For what it tells: the socket streams have a ``socket`` attribute
         (``stream.socket.getpeername()``), an ``SSLStream`` its ``version()``...;
