@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import h2.config
 import h2.connection
@@ -40,6 +40,7 @@ import h2.settings
 import trio
 from h2.errors import ErrorCodes
 
+from ._http2_errors import ConnectionFailed, TransportBroken, stream_errors
 from ._http2_frames import CLIENT_PREFACE, FrameSplitter, GoAway, encode_goaway
 from ._http2_limits import (
     CONNECTION_WINDOW,
@@ -54,15 +55,11 @@ from ._http2_limits import (
 )
 from ._http2_stream import HTTP2Stream
 
-__all__ = ["ConnectionFailed", "HTTP2Connection", "Header"]
+__all__ = ["HTTP2Connection", "Header"]
 
 Header = tuple[bytes, bytes]
 _DEFAULT_WINDOW = 65535
 _SETTING = h2.settings.SettingCodes
-
-
-class ConnectionFailed(trio.BrokenResourceError):
-    """The HTTP/2 connection ended: a connection error, a GOAWAY, or the transport."""
 
 
 class HTTP2Connection:
@@ -269,16 +266,16 @@ class HTTP2Connection:
     async def _send_queued(self, extra: bytes = b"") -> None:
         while data := self._h2.data_to_send() + extra:
             extra = b""
-            if self._closed or isinstance(self.failure, _TransportBroken):
+            if self._closed or isinstance(self.failure, TransportBroken):
                 return
             with trio.CancelScope(shield=True), trio.move_on_after(WRITE_STALL_TIMEOUT) as stall:
                 try:
                     await self.transport.send_all(data)
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
-                    self.fail(_TransportBroken(str(error)))
+                    self.fail(TransportBroken(str(error)))
                     return
             if stall.cancelled_caught:
-                self.fail(_TransportBroken("the peer read nothing for WRITE_STALL_TIMEOUT"))
+                self.fail(TransportBroken("the peer read nothing for WRITE_STALL_TIMEOUT"))
                 return
 
     def send_headers(self, stream_id: int, headers: Sequence[Header], *, end: bool = False) -> None:
@@ -287,7 +284,7 @@ class HTTP2Connection:
         Raises:
             trio.BrokenResourceError: the stream was reset or the connection ended.
         """
-        with _stream_errors():
+        with stream_errors():
             self._h2.send_headers(stream_id, list(headers), end_stream=end)
 
     def send_window(self, stream_id: int) -> int:
@@ -304,7 +301,7 @@ class HTTP2Connection:
         Raises:
             trio.BrokenResourceError: the stream was reset or the connection ended.
         """
-        with _stream_errors():
+        with stream_errors():
             self._h2.send_data(stream_id, data, end_stream=end)
 
     def half_close(self, stream_id: int) -> None:
@@ -313,7 +310,7 @@ class HTTP2Connection:
         Raises:
             trio.BrokenResourceError: the stream was reset or the connection ended.
         """
-        with _stream_errors():
+        with stream_errors():
             self._h2.end_stream(stream_id)
 
     def give_back(self, stream_id: int, count: int) -> None:
@@ -376,6 +373,7 @@ class HTTP2Connection:
     async def goaway(self) -> None:
         """Refuse new streams, keep serving the open ones (RFC 9113 §6.8), on a server."""
         if self.goaway_sent is not None or self.failure is not None:
+            await trio.lowlevel.checkpoint()
             return
         self.goaway_sent = self._h2.highest_inbound_stream_id
         await self._writing.acquire()
@@ -390,7 +388,7 @@ class HTTP2Connection:
         if self._closed:
             await trio.lowlevel.checkpoint()
             return
-        broken = isinstance(self.failure, _TransportBroken)
+        broken = isinstance(self.failure, TransportBroken)
         try:
             if not broken:
                 if self.goaway_sent is None:  # (a second GOAWAY could not name fewer streams)
@@ -407,19 +405,6 @@ class HTTP2Connection:
                 with trio.move_on_after(1.0):
                     await self.transport.aclose()
                 await trio.aclose_forcefully(self.transport)
-
-
-class _TransportBroken(ConnectionFailed):
-    """The transport itself failed: nothing more can be written on it."""
-
-
-@contextlib.contextmanager
-def _stream_errors() -> Iterator[None]:
-    """h2's errors for a stream that cannot send any more, as a broken transport."""
-    try:
-        yield
-    except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError) as error:
-        raise trio.BrokenResourceError(f"the HTTP/2 stream is closed ({error})") from error
 
 
 def _as_bytes(headers: Sequence[tuple[bytes | str, bytes | str]]) -> list[Header]:

@@ -78,8 +78,10 @@ async def serve_http2(
         registry.add(connection)
     try:
         await connection.start()
-        with trio.move_on_after(settings.deadline):
-            await connection.wait_for(lambda: connection.settings_received)
+        with trio.move_on_after(settings.deadline):  # (a shutdown's GOAWAY ends it too)
+            await connection.wait_for(
+                lambda: connection.settings_received or connection.goaway_sent is not None
+            )
         if not connection.settings_received:
             log.info("HTTP/2: no preface and SETTINGS within open_timeout; closing")
             return

@@ -51,6 +51,9 @@ class HTTP2Stream(trio.abc.HalfCloseableStream):
         self.local_ended = False
         #: Called once when the stream is closed (the client's pool uses it).
         self.on_close: Callable[[HTTP2Stream], Awaitable[None]] | None = None
+        #: Asked when data is sent: whether it is the last (the WebSocket's close frame
+        #: went with it), so that END_STREAM goes on its last DATA frame.
+        self.is_last_data: Callable[[], bool] | None = None
         self._chunks: deque[bytes] = deque()
         self._consumed = 0  # bytes taken by receive_some, not yet given back
         self._closed = False
@@ -166,15 +169,21 @@ class HTTP2Stream(trio.abc.HalfCloseableStream):
             await trio.lowlevel.checkpoint_if_cancelled()
             connection = self._connection
             view = memoryview(data).cast("B")
+            last = self.is_last_data is not None and self.is_last_data()
+            if not view and (self.local_ended or not last):
+                return  # (nothing to send: no empty DATA frame)
             while True:
                 self._check_sendable()
                 window = connection.send_window(self.stream_id)
-                if window <= 0:
+                if window <= 0 and view:
                     await connection.flush()
                     await connection.wait_for(self._writable)
                     continue
-                connection.send_data(self.stream_id, bytes(view[:window]))
+                end = last and len(view) <= window
+                connection.send_data(self.stream_id, bytes(view[:window]), end=end)
                 view = view[window:]
+                if end:
+                    self.local_ended = True
                 if not view:
                     break
             await connection.flush()

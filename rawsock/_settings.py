@@ -18,6 +18,7 @@ import trio
 from ._clock import LivenessClock
 from ._connection import WebSocket
 from ._http import RequestHook
+from ._http2_stream import HTTP2Stream
 from ._options import CLIENT_OPTIONS, SERVER_OPTIONS, SHARED_OPTIONS, Option, SubprotocolSelector
 from ._options import resolve as resolve_options
 from ._security import BasicAuth
@@ -93,6 +94,14 @@ class ConnectionSettings:
             deflate=deflate,
             chunked=True,
         )
+        if isinstance(stream, HTTP2Stream):
+            # The closing handshake done, END_STREAM goes with the reply to the peer's
+            # close frame, as a TCP FIN would follow it (RFC 8441 §5, RFC 6455 §7.1.1).
+            stream.is_last_data = lambda: (
+                protocol.close_frame_received
+                and protocol.close_sent is not None
+                and not protocol.has_data_to_send
+            )
         return WebSocket(
             stream,
             protocol,

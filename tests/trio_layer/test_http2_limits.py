@@ -397,7 +397,25 @@ async def test_shutdown_sends_goaway_before_the_1001_close_frames(
                 close = await client.until(lambda f: isinstance(f, DataFrame))
                 assert isinstance(close, DataFrame)
                 assert close.data[:4] == b"\x88\x16\x03\xe9"  # 1001, "server shutting down"
+                assert "END_STREAM" not in close.flags  # (the client may still reply)
                 masked_close = b"\x88\x82" + bytes(4) + b"\x03\xe9"
                 await client.send(DataFrame(1, masked_close))
-                ended = await client.until(lambda f: "END_STREAM" in f.flags)
-                assert ended is not None and ended.stream_id == 1
+                ended = await client.until(lambda f: f.stream_id == 1)
+                assert isinstance(ended, DataFrame)  # the handshake done, as a TCP FIN
+                assert (ended.data, "END_STREAM" in ended.flags) == (b"", True)
+
+
+async def test_the_reply_to_a_close_frame_ends_the_stream(certificates: Certificates) -> None:
+    with trio.fail_after(10):
+        async with (
+            http2_server(certificates) as server,
+            frame_client(certificates, server.port) as client,
+        ):
+            await client.send(client.request(1))
+            assert (await client.response(1))[":status"] == "200"
+            masked_close = b"\x88\x82" + bytes(4) + b"\x03\xe8"  # 1000
+            await client.send(DataFrame(1, masked_close))
+            reply = await client.until(lambda f: f.stream_id == 1)
+            assert isinstance(reply, DataFrame)
+            assert reply.data == b"\x88\x02\x03\xe8"
+            assert "END_STREAM" in reply.flags  # one frame: the reply, then the end
