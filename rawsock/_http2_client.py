@@ -142,7 +142,7 @@ async def open_over_http2(
     stream.on_close = _closer(pool, key, connection)
     try:
         await connection.flush()
-        await connection.wait_for(lambda: bool(stream.headers) or _ended(stream))
+        await connection.wait_for(lambda: bool(stream.headers) or _ended(stream), stream.lot)
         if not stream.headers:
             raise HandshakeError("the HTTP/2 stream ended before the server answered", 0)
         status, response_headers = response_of(

@@ -134,34 +134,62 @@ class HTTP2Connection:
         """Whether new streams may still be opened on this connection."""
         return self.failure is None and self.goaway_received is None and not self._closed
 
-    async def wait_for(self, ready: Callable[[], bool]) -> None:
+    async def wait_for(
+        self, ready: Callable[[], bool], lot: trio.lowlevel.ParkingLot | None = None
+    ) -> bool:
         """Return once ``ready()`` or the connection failed, reading when nobody else
-        does (see the module docstring). Not a checkpoint when ``ready()`` already is."""
+        does (see the module docstring).
+
+        Args:
+            ready: the condition.
+            lot: where to wait while another task reads: a stream's own (woken by what
+                concerns that stream), or the connection's (new requests, settings).
+
+        Returns:
+            Whether it waited (it is not a checkpoint when ``ready()`` already is).
+        """
+        waited = False
+        lot = lot if lot is not None else self._progress
         while not ready() and self.failure is None:
+            waited = True
             if self._reading.locked():
-                await self._progress.park()
+                await lot.park()
                 continue
             await self._reading.acquire()
             try:
-                while not ready() and self.failure is None:
-                    with trio.CancelScope() as self._read_scope:
-                        data = await self.transport.receive_some(READ_SIZE)
-                    if self._read_scope.cancelled_caught:
-                        continue  # interrupted (see wake): look at ready() again
-                    self._receive(data)
-                    self._progress.unpark_all()
-                    await self.flush(wait=False)
+                # (one scope for the whole turn: wake() interrupts the read in it)
+                with trio.CancelScope() as self._read_scope:
+                    while not ready() and self.failure is None:
+                        self._receive(await self.transport.receive_some(READ_SIZE))
+                        await self.flush(wait=False)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
                 self.fail(error)
             finally:
                 self._reading.release()
-                self._progress.unpark_all()
+                self._hand_off()
+        if waited and not self._reading.locked():
+            self._hand_off()  # (woken to take the baton, it does not need it: pass it on)
+        return waited
+
+    def _hand_off(self) -> None:
+        """Wake one task waiting in :meth:`wait_for`, to take the read baton: a stream's
+        first, the connection's (which waits for new requests) last."""
+        for stream in self.streams.values():
+            if stream.lot.statistics().tasks_waiting:
+                stream.lot.unpark()
+                return
+        self._progress.unpark()
 
     def wake(self) -> None:
         """Make the tasks waiting in :meth:`wait_for` look at their condition again,
         the reader too (its read is interrupted: a TLS read is safe to interrupt)."""
-        self._progress.unpark_all()
+        self._wake_all()
         self._read_scope.cancel()
+
+    def _wake_all(self) -> None:
+        self._progress.unpark_all()
+        for stream in self.streams.values():
+            stream.lot.unpark_all()
 
     # -- receiving -----------------------------------------------------------------------
 
@@ -192,29 +220,37 @@ class HTTP2Connection:
             )
 
     def _dispatch(self, event: h2.events.Event) -> None:
-        if isinstance(event, h2.events.DataReceived):
-            stream = self.streams.get(event.stream_id)
-            if stream is not None:
-                stream.deliver(event.data, event.flow_controlled_length)
-        elif isinstance(event, h2.events.RequestReceived):
+        if isinstance(event, h2.events.RequestReceived):
             assert event.stream_id is not None and event.headers is not None
             self._request(event.stream_id, _as_bytes(event.headers))
-        elif isinstance(event, h2.events.ResponseReceived):
-            stream = self.streams.get(event.stream_id or 0)
-            if stream is not None and event.headers is not None:
-                stream.headers = _as_bytes(event.headers)
-        elif isinstance(event, h2.events.StreamEnded):
-            stream = self.streams.get(event.stream_id or 0)
-            if stream is not None:
-                stream.remote_ended = True
-        elif isinstance(event, h2.events.StreamReset):
-            stream = self.streams.get(event.stream_id or 0)
-            if stream is not None:
-                stream.reset_code = int(event.error_code or 0)
-        elif isinstance(event, h2.events.RemoteSettingsChanged):
+            self._progress.unpark_all()
+            return
+        if isinstance(event, h2.events.RemoteSettingsChanged):
             self.settings_received = True
-        elif isinstance(event, h2.events.ConnectionTerminated):  # (h2's own, after an error)
+            self._wake_all()  # (windows and limits may have changed)
+            return
+        if isinstance(event, h2.events.ConnectionTerminated):  # (h2's own, after an error)
             self.fail(ConnectionFailed(f"the peer ended the connection ({event.error_code!r})"))
+            return
+        stream_id = getattr(event, "stream_id", None)
+        if not stream_id:  # (the connection's window grew: every sender may go on)
+            if isinstance(event, h2.events.WindowUpdated):
+                self._wake_all()
+            return
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            return
+        if isinstance(event, h2.events.DataReceived):
+            stream.deliver(event.data, event.flow_controlled_length)
+        elif isinstance(event, h2.events.ResponseReceived) and event.headers is not None:
+            stream.headers = _as_bytes(event.headers)
+        elif isinstance(event, h2.events.StreamEnded):
+            stream.remote_ended = True
+        elif isinstance(event, h2.events.StreamReset):
+            stream.reset_code = int(event.error_code or 0)
+        elif not isinstance(event, h2.events.WindowUpdated):
+            return
+        stream.lot.unpark_all()
 
     def _request(self, stream_id: int, headers: list[Header]) -> None:
         if self.goaway_sent is not None and stream_id > self.goaway_sent:
@@ -233,6 +269,7 @@ class HTTP2Connection:
         for stream_id, stream in list(self.streams.items()):
             if self.client and stream_id > goaway.last_stream_id:
                 stream.reset_code = ErrorCodes.REFUSED_STREAM
+        self._wake_all()
 
     def _calm_down(self) -> None:
         """The peer sent too many control frames or resets: GOAWAY, and fail."""
@@ -245,7 +282,7 @@ class HTTP2Connection:
             failure = ConnectionFailed(str(error) or type(error).__name__)
             failure.__cause__ = error
             self.failure = failure
-        self._progress.unpark_all()
+        self._wake_all()
 
     # -- sending -------------------------------------------------------------------------
 
@@ -268,7 +305,8 @@ class HTTP2Connection:
             extra = b""
             if self._closed or isinstance(self.failure, TransportBroken):
                 return
-            with trio.CancelScope(shield=True), trio.move_on_after(WRITE_STALL_TIMEOUT) as stall:
+            deadline = trio.current_time() + WRITE_STALL_TIMEOUT
+            with trio.CancelScope(shield=True, deadline=deadline) as stall:
                 try:
                     await self.transport.send_all(data)
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as error:

@@ -54,6 +54,8 @@ class HTTP2Stream(trio.abc.HalfCloseableStream):
         #: Asked when data is sent: whether it is the last (the WebSocket's close frame
         #: went with it), so that END_STREAM goes on its last DATA frame.
         self.is_last_data: Callable[[], bool] | None = None
+        #: Where this stream's tasks wait while another reads the connection.
+        self.lot = trio.lowlevel.ParkingLot()
         self._chunks: deque[bytes] = deque()
         self._consumed = 0  # bytes taken by receive_some, not yet given back
         self._closed = False
@@ -103,7 +105,7 @@ class HTTP2Stream(trio.abc.HalfCloseableStream):
         await trio.lowlevel.checkpoint_if_cancelled()
         if self._closed:
             raise trio.ClosedResourceError("the HTTP/2 stream is closed")
-        await self._connection.wait_for(self._readable)
+        waited = await self._connection.wait_for(self._readable, self.lot)
         if self._closed:
             raise trio.ClosedResourceError("the HTTP/2 stream is closed")
         if self._chunks:
@@ -112,12 +114,14 @@ class HTTP2Stream(trio.abc.HalfCloseableStream):
                 self._connection.give_back(self.stream_id, self._consumed)
                 self._consumed = 0
                 await self._connection.flush(wait=False)
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            elif not waited:
+                await trio.lowlevel.cancel_shielded_checkpoint()
             return data
         broken = self._broken()
         if broken is not None and not self.remote_ended:
             raise broken
-        await trio.lowlevel.cancel_shielded_checkpoint()
+        if not waited:
+            await trio.lowlevel.cancel_shielded_checkpoint()
         return b""
 
     def _take(self, max_bytes: int | None) -> bytes:
@@ -177,7 +181,7 @@ class HTTP2Stream(trio.abc.HalfCloseableStream):
                 window = connection.send_window(self.stream_id)
                 if window <= 0 and view:
                     await connection.flush()
-                    await connection.wait_for(self._writable)
+                    await connection.wait_for(self._writable, self.lot)
                     continue
                 end = last and len(view) <= window
                 connection.send_data(self.stream_id, bytes(view[:window]), end=end)
@@ -193,7 +197,7 @@ class HTTP2Stream(trio.abc.HalfCloseableStream):
     async def wait_send_all_might_not_block(self) -> None:
         """Return once the peer's window has room (or the stream is broken)."""
         await trio.lowlevel.checkpoint_if_cancelled()
-        await self._connection.wait_for(self._writable)
+        await self._connection.wait_for(self._writable, self.lot)
         await trio.lowlevel.cancel_shielded_checkpoint()
 
     async def send_headers(self, headers: list[Header], *, end: bool = False) -> None:
@@ -216,6 +220,7 @@ class HTTP2Stream(trio.abc.HalfCloseableStream):
             return
         self._closed = True
         self._chunks.clear()
+        self.lot.unpark_all()
         self._connection.end_stream(self, reset=error_code)
         await self._closing()
 
@@ -237,6 +242,7 @@ class HTTP2Stream(trio.abc.HalfCloseableStream):
             return
         self._closed = True
         self._chunks.clear()
+        self.lot.unpark_all()
         self._connection.end_stream(self)
         await self._closing()
 
