@@ -175,7 +175,7 @@ class HTTP2Connection:
         """Wake one task waiting in :meth:`wait_for`, to take the read baton: a stream's
         first, the connection's (which waits for new requests) last."""
         for stream in self.streams.values():
-            if stream.lot.statistics().tasks_waiting:
+            if stream.lot:  # (a task waits in it)
                 stream.lot.unpark()
                 return
         self._progress.unpark()

@@ -6,7 +6,11 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
+from functools import partial
 
+import h2.config
+import h2.connection
+import h2.exceptions
 import pytest
 import trio
 import trio.testing
@@ -357,3 +361,53 @@ async def test_a_connection_without_streams_for_open_timeout_is_closed(
             assert 0.4 < trio.current_time() - started < 3
             assert bytes([0, 0, 8, 7, 0, 0, 0, 0, 0]) in received  # a GOAWAY frame
             await wait_until(lambda: server.connections == 0)
+
+
+async def test_http2_auto_falls_back_when_the_http2_server_does_not_allow_websockets(
+    certificates: Certificates,
+) -> None:
+    """An HTTP/2 server without SETTINGS_ENABLE_CONNECT_PROTOCOL (h2's defaults): "auto"
+    opens a new connection that offers only HTTP/1.1; True says why it cannot."""
+    protocols: list[str | None] = []
+
+    async def serve_one(tcp: trio.SocketStream) -> None:
+        context = certificates.server_context()
+        context.set_alpn_protocols(["h2", "http/1.1"])
+        tls = trio.SSLStream(tcp, context, server_side=True, https_compatible=True)
+        try:
+            await tls.do_handshake()
+        except trio.BrokenResourceError:
+            await trio.aclose_forcefully(tls)
+            return
+        protocols.append(tls.selected_alpn_protocol())
+        if tls.selected_alpn_protocol() != "h2":
+            await rawsock.serve_stream(echo, tls)
+            return
+        peer = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        peer.initiate_connection()  # SETTINGS without ENABLE_CONNECT_PROTOCOL
+        try:
+            await tls.send_all(peer.data_to_send())
+            while data := await tls.receive_some():
+                peer.receive_data(data)
+                await tls.send_all(peer.data_to_send())
+        except (trio.BrokenResourceError, h2.exceptions.ProtocolError):
+            pass
+        finally:
+            await trio.aclose_forcefully(tls)
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            serving = partial(trio.serve_tcp, serve_one, 0, host="127.0.0.1")
+            (listener,) = await nursery.start(serving)
+            port = listener.socket.getsockname()[1]
+            url = f"wss://localhost:{port}/"
+            context = certificates.client_context()
+            async with rawsock.connect(url, ssl_context=context, http2="auto") as ws:
+                assert ws.http_version == "1.1"
+                await ws.send("over 1.1, on a second connection")
+                assert await ws.receive() == "over 1.1, on a second connection"
+            assert protocols == ["h2", "http/1.1"]
+            with pytest.raises(rawsock.HandshakeError, match="ENABLE_CONNECT_PROTOCOL"):
+                async with rawsock.connect(url, ssl_context=context, http2=True):
+                    pass  # pragma: no cover
+            nursery.cancel_scope.cancel()
