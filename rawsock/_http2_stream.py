@@ -215,14 +215,7 @@ class HTTP2Stream(trio.abc.HalfCloseableStream):
 
     async def reset(self, error_code: int) -> None:
         """Close the stream with RST_STREAM ``error_code`` (RFC 9113 §6.4)."""
-        if self._closed:
-            await trio.lowlevel.checkpoint()
-            return
-        self._closed = True
-        self._chunks.clear()
-        self.lot.unpark_all()
-        self._connection.end_stream(self, reset=error_code)
-        await self._closing()
+        await self._close(error_code)
 
     async def send_eof(self) -> None:
         """End our side of the stream (END_STREAM); receiving goes on."""
@@ -237,16 +230,16 @@ class HTTP2Stream(trio.abc.HalfCloseableStream):
 
     async def aclose(self) -> None:
         """Close the stream: END_STREAM (and RST_STREAM NO_ERROR if the peer still sends)."""
+        await self._close(None)
+
+    async def _close(self, reset: int | None) -> None:
         if self._closed:
             await trio.lowlevel.checkpoint()
             return
         self._closed = True
         self._chunks.clear()
-        self.lot.unpark_all()
-        self._connection.end_stream(self)
-        await self._closing()
-
-    async def _closing(self) -> None:
+        self.lot.unpark_all()  # (a task waiting on this stream sees it closed)
+        self._connection.end_stream(self, reset=reset)
         try:
             await self._connection.flush()
         finally:
