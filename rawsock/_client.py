@@ -134,15 +134,19 @@ def connect(
     Raises:
         TypeError: an unknown option, or an option of the wrong type: raised by the
             call itself, before any I/O (a ``stream`` is then left as it is).
-        ValueError: an option out of range (raised by the call, like ``TypeError``); on
-            entering, the URL (or the proxy URL, or a redirect) is not valid.
+        ValueError: an option out of range, or ``http2=True`` with ``stream`` (raised by
+            the call, like ``TypeError``); on entering, the URL (or the proxy URL, or a
+            redirect) is not valid, or is a ``ws://`` URL with ``http2=True``.
+        ImportError: ``http2`` asked for without the ``h2`` package (raised by the call).
         OSError: the connection (to the server or the proxy) could not be made.
         ProxyError: the proxy refused the tunnel (its status in ``status_code``).
         HandshakeRejected: the server answered with an HTTP error (status, headers, body),
             or with a redirect that was not followed.
-        HandshakeError: the server's 101 response broke RFC 6455 §4.1, the connection
-            dropped during the handshake, ``open_timeout`` passed (status 408), too
-            many redirects or a redirect from ``wss`` to ``ws``.
+        HandshakeError: the server's 101 response broke RFC 6455 §4.1 (or its 200 over
+            HTTP/2, RFC 8441 §5), the connection dropped during the handshake,
+            ``open_timeout`` passed (status 408), too many redirects, a redirect from
+            ``wss`` to ``ws``, or ``http2=True`` with a server that does not allow
+            WebSockets over HTTP/2.
     """
     settings = ClientSettings.from_options(options, "connect")
     if stream is not None and settings.http2 is True:
