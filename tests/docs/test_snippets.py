@@ -197,6 +197,7 @@ class Program:
     def __init__(self, code: str, directory: Path, name: str) -> None:
         self.name = name
         self.directory = directory
+        self.code = code
         script = directory / f"{name}.py"
         script.write_text(code)
         environment = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
@@ -217,7 +218,14 @@ class Program:
         return (self.directory / f"{self.name}.out").read_text()
 
     def wait_listening(self, ports: dict[int, int]) -> None:
-        """Wait until it serves; fail if it exits first or takes too long."""
+        """Wait until it serves; fail if it exits first or takes too long.
+
+        Only the ports its code names are probed: another program listening on one of
+        the others would make it look ready before it is (and a SIGINT then reaches its
+        processes while they are still starting).
+        """
+        named = {fixed: port for fixed, port in ports.items() if str(port) in self.code}
+        ports = named or ports
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
