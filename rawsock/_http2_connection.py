@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import h2.config
 import h2.connection
@@ -44,14 +45,12 @@ from ._http2_errors import ConnectionFailed, TransportBroken, stream_errors
 from ._http2_frames import CLIENT_PREFACE, FrameSplitter, GoAway, encode_goaway
 from ._http2_limits import (
     CONNECTION_WINDOW,
-    CONTROL_FRAMES,
     HEADER_TABLE_SIZE,
     MAX_CONCURRENT_STREAMS,
-    PEER_RESETS,
     READ_SIZE,
     STREAM_WINDOW,
     WRITE_STALL_TIMEOUT,
-    RateBudget,
+    FloodGuard,
 )
 from ._http2_stream import HTTP2Stream
 
@@ -96,8 +95,7 @@ class HTTP2Connection:
         self._h2.decoder.max_header_list_size = max_header_list_size
         self._splitter = FrameSplitter(0 if client else len(CLIENT_PREFACE))
         now = trio.current_time()
-        self._controls = RateBudget(*CONTROL_FRAMES, now)
-        self._resets = RateBudget(*PEER_RESETS, now)
+        self._floods = FloodGuard(now)
         self.streams: dict[int, HTTP2Stream] = {}
         #: Requests received and not yet taken by :meth:`next_request` (server).
         self.incoming: deque[HTTP2Stream] = deque()
@@ -198,13 +196,9 @@ class HTTP2Connection:
             self.fail(ConnectionFailed("the peer closed the HTTP/2 connection"))
             return
         passed, goaways = self._splitter.feed(data)
-        now = trio.current_time()
-        if not self._controls.spend(now, self._splitter.controls) or not self._resets.spend(
-            now, self._splitter.resets
-        ):
+        if not self._floods.admits(trio.current_time(), *self._splitter.take_counts()):
             self._calm_down()
             return
-        self._splitter.controls = self._splitter.resets = 0
         try:
             events = self._h2.receive_data(passed) if passed else []
         except h2.exceptions.ProtocolError as error:  # h2 has queued its GOAWAY
@@ -222,7 +216,7 @@ class HTTP2Connection:
     def _dispatch(self, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.RequestReceived):
             assert event.stream_id is not None and event.headers is not None
-            self._request(event.stream_id, _as_bytes(event.headers))
+            self._request(event.stream_id, _headers(event.headers))
             self._progress.unpark_all()
             return
         if isinstance(event, h2.events.RemoteSettingsChanged):
@@ -243,7 +237,7 @@ class HTTP2Connection:
         if isinstance(event, h2.events.DataReceived):
             stream.deliver(event.data, event.flow_controlled_length)
         elif isinstance(event, h2.events.ResponseReceived) and event.headers is not None:
-            stream.headers = _as_bytes(event.headers)
+            stream.headers = _headers(event.headers)
         elif isinstance(event, h2.events.StreamEnded):
             stream.remote_ended = True
         elif isinstance(event, h2.events.StreamReset):
@@ -445,8 +439,6 @@ class HTTP2Connection:
                 await trio.aclose_forcefully(self.transport)
 
 
-def _as_bytes(headers: Sequence[tuple[bytes | str, bytes | str]]) -> list[Header]:
-    return [
-        (n if isinstance(n, bytes) else n.encode(), v if isinstance(v, bytes) else v.encode())
-        for n, v in headers
-    ]
+def _headers(headers: Sequence[tuple[bytes | str, bytes | str]]) -> list[Header]:
+    """An event's header list: bytes already (``header_encoding=None``)."""
+    return cast("list[Header]", list(headers))

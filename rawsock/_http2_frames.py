@@ -90,6 +90,12 @@ class FrameSplitter:
                     self._start_frame(out)
         return bytes(out), goaways
 
+    def take_counts(self) -> tuple[int, int]:
+        """The control frames and RST_STREAM frames seen since the last call."""
+        counts = self.controls, self.resets
+        self.controls = self.resets = 0
+        return counts
+
     def _start_frame(self, out: bytearray) -> None:
         high, low, kind, flags, _ = _HEADER.unpack(self._header)
         length = high << 16 | low

@@ -37,6 +37,7 @@ __all__ = [
     "READ_SIZE",
     "STREAM_WINDOW",
     "WRITE_STALL_TIMEOUT",
+    "FloodGuard",
     "RateBudget",
 ]
 
@@ -84,3 +85,23 @@ class RateBudget:
         self._last = now
         self._tokens = min(self._burst, self._tokens + elapsed * self._rate) - count
         return self._tokens >= 0
+
+
+class FloodGuard:
+    """The budgets of one connection: control frames (``CONTROL_FRAMES``) and streams
+    the peer resets (``PEER_RESETS``).
+
+    Args:
+        now: the current time in seconds.
+    """
+
+    __slots__ = ("_controls", "_resets")
+
+    def __init__(self, now: float) -> None:
+        self._controls = RateBudget(*CONTROL_FRAMES, now)
+        self._resets = RateBudget(*PEER_RESETS, now)
+
+    def admits(self, now: float, controls: int, resets: int) -> bool:
+        """Spend ``controls`` and ``resets`` at time ``now``; False once either budget
+        is exhausted (the peer is flooding)."""
+        return self._controls.spend(now, controls) and self._resets.spend(now, resets)

@@ -70,11 +70,6 @@ class HTTP2Stream(trio.abc.HalfCloseableStream):
         self._consumed += flow_controlled_length - len(data)
 
     @property
-    def buffered(self) -> int:
-        """Bytes received and not yet taken by :meth:`receive_some`."""
-        return sum(map(len, self._chunks))
-
-    @property
     def broken(self) -> bool:
         """Whether the stream was reset or its connection ended."""
         return self._broken() is not None
