@@ -15,6 +15,7 @@ import pytest
 import trio
 import trio.testing
 from http2_helpers import Certificates, echo, http2_server
+from serving_helpers import running_server
 
 import rawsock
 
@@ -194,16 +195,7 @@ async def test_shutdown_sends_goaway_then_closes_each_websocket_with_1001(
 async def test_http2_auto_falls_back_to_http11_when_the_server_offers_only_that(
     certificates: Certificates,
 ) -> None:
-    async with trio.open_nursery() as nursery:
-        server: rawsock.Server = await nursery.start(
-            lambda task_status: rawsock.serve(
-                echo,
-                "127.0.0.1",
-                0,
-                ssl_context=certificates.server_context(),
-                task_status=task_status,
-            )
-        )
+    async with running_server(echo, ssl_context=certificates.server_context()) as server:
         url = f"wss://localhost:{server.port}/"
         context = certificates.client_context()
         with trio.fail_after(10):
@@ -214,7 +206,6 @@ async def test_http2_auto_falls_back_to_http11_when_the_server_offers_only_that(
             with pytest.raises(rawsock.HandshakeError, match=r"chose HTTP/1\.1"):
                 async with rawsock.connect(url, ssl_context=context, http2=True):
                     pass  # pragma: no cover
-        await server.aclose()
 
 
 async def test_the_server_checks_and_hooks_apply_over_http2(certificates: Certificates) -> None:
@@ -411,3 +402,44 @@ async def test_http2_auto_falls_back_when_the_http2_server_does_not_allow_websoc
                 async with rawsock.connect(url, ssl_context=context, http2=True):
                     pass  # pragma: no cover
             nursery.cancel_scope.cancel()
+
+
+async def test_a_client_keeps_at_most_max_response_body_of_a_refusal(
+    certificates: Certificates,
+) -> None:
+    body = bytes(range(256)) * 1024  # 256 KiB: more than MAX_RESPONSE_BODY (64 KiB)
+
+    def refuse(request: rawsock.Request) -> rawsock.HTTPResponse:
+        return rawsock.HTTPResponse(403, [("Content-Type", "application/octet-stream")], body)
+
+    with trio.fail_after(10):
+        async with http2_server(certificates, handle_request=refuse) as server:
+            url = f"wss://localhost:{server.port}/"
+            context = certificates.client_context()
+            with pytest.raises(rawsock.HandshakeRejected) as rejected:
+                async with rawsock.connect(url, ssl_context=context, http2=True):
+                    pass  # pragma: no cover
+            assert rejected.value.status_code == 403
+            assert rejected.value.body == body[: 64 * 1024]
+            await wait_until(lambda: server.connections == 0)  # the stream and connection end
+
+
+async def test_a_connection_without_a_preface_within_open_timeout_is_closed(
+    certificates: Certificates,
+) -> None:
+    with trio.fail_after(10):
+        async with http2_server(certificates, open_timeout=0.5) as server:
+            context = certificates.client_context()
+            context.set_alpn_protocols(["h2"])
+            tcp = await trio.open_tcp_stream("127.0.0.1", server.port)
+            silent = trio.SSLStream(
+                tcp, context, server_hostname="localhost", https_compatible=True
+            )
+            await silent.do_handshake()
+            assert silent.selected_alpn_protocol() == "h2"
+            started = trio.current_time()
+            while await silent.receive_some():  # (the server's SETTINGS), then the end
+                pass
+            assert 0.4 < trio.current_time() - started < 3
+            await silent.aclose()
+            await wait_until(lambda: server.connections == 0)
