@@ -28,15 +28,15 @@ class Chromium:
     driver: str
 
     @contextmanager
-    def open(self, profile: Path) -> Iterator[webdriver.Chrome]:
-        """A headless Chromium with an empty profile in ``profile``."""
+    def open(self, profile: Path, *extra_flags: str) -> Iterator[webdriver.Chrome]:
+        """A headless Chromium with an empty profile in ``profile``, and ``extra_flags``."""
         options = webdriver.ChromeOptions()
         options.binary_location = self.browser
         for flag in (
             "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
             "--no-first-run", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-            "--window-size=1100,800",
+            "--window-size=1100,800", *extra_flags,
         ):
             options.add_argument(flag)
         service = Service(executable_path=self.driver)

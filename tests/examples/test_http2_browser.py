@@ -32,7 +32,6 @@ from browser import Chromium
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 
 import rawsock
 
@@ -190,24 +189,13 @@ def certificate() -> Certificate:
 
 @contextmanager
 def open_chromium(chromium: Chromium, profile: Path, spki: str) -> Iterator[webdriver.Chrome]:
-    """Headless Chromium (browser.py's flags) that accepts the certificate whose public
-    key hashes to ``spki``, and only that one."""
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium.browser
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-        "--window-size=1100,800", f"--ignore-certificate-errors-spki-list={spki}",
-    ):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=chromium.driver))
-    try:
+    """Headless Chromium (browser.py's) that accepts the certificate whose public key
+    hashes to ``spki``, and only that one."""
+    flag = f"--ignore-certificate-errors-spki-list={spki}"
+    with chromium.open(profile, flag) as driver:
         driver.set_script_timeout(SCRIPT_TIMEOUT)
         driver.set_page_load_timeout(SCRIPT_TIMEOUT)
         yield driver
-    finally:
-        driver.quit()
 
 
 async def in_thread(function: Any, *args: Any) -> Any:
